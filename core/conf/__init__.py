@@ -1,0 +1,1 @@
+"""Shared Hydra config groups, reached by each domain through its searchpath."""

@@ -1,0 +1,1 @@
+"""Shared layers: norms, MLPs, drop path, positional encodings."""

@@ -1,0 +1,1 @@
+"""Functional ops under each mixer: naive references, chunked parallel forms and recurrent steps."""

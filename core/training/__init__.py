@@ -1,0 +1,1 @@
+"""Training harness every domain shares: optimizers, callbacks, checkpoints, runners."""
