@@ -1,7 +1,8 @@
 """polyformer.core: token mixers, blocks and the training harness every domain stands on."""
 
+from polyformer.core.blocks import Block, MixerStack
 from polyformer.core.errors import CheckpointError, ConfigError, DataError, PolyformerError
-from polyformer.core.mixers import build_mixer, list_mixers, register_mixer
+from polyformer.core.mixers import TokenMixer, build_mixer, list_mixers, register_mixer
 
 __version__ = "0.1.0"
 
@@ -18,6 +19,9 @@ __all__ = [
     "list_mixers",
     "register_mixer",
     "load",
+    "Block",
+    "MixerStack",
+    "TokenMixer",
     "PolyformerError",
     "ConfigError",
     "DataError",

@@ -1,0 +1,51 @@
+"""Feed-forward layers: GELU MLP, SwiGLU, and `build_mlp(name, dim, hidden_ratio, dropout)`."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from polyformer.core.errors import ConfigError
+from torch import nn
+
+MLPS = ("gelu", "swiglu", "none")
+
+
+class MLP(nn.Module):
+    """Linear -> GELU -> dropout -> Linear -> dropout, the ViT / GPT-2 feed-forward."""
+
+    def __init__(self, dim: int, hidden_dim: int, *, dropout: float = 0.0, bias: bool = True):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden_dim, bias=bias)
+        self.fc2 = nn.Linear(hidden_dim, dim, bias=bias)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.fc2(self.drop(F.gelu(self.fc1(x)))))
+
+
+class SwiGLU(nn.Module):
+    """Gated feed-forward `W3 (silu(W1 x) * W2 x)` (Shazeer, 2020), with W1 and W2 fused in one Linear."""
+
+    def __init__(self, dim: int, hidden_dim: int, *, dropout: float = 0.0, bias: bool = False):
+        super().__init__()
+        self.fc12 = nn.Linear(dim, 2 * hidden_dim, bias=bias)
+        self.fc3 = nn.Linear(hidden_dim, dim, bias=bias)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate, value = self.fc12(x).chunk(2, dim=-1)
+        return self.drop(self.fc3(self.drop(F.silu(gate) * value)))
+
+
+def build_mlp(name: str | None, dim: int, hidden_ratio: float = 4.0, dropout: float = 0.0) -> nn.Module | None:
+    """`"gelu"` (hidden = ratio * dim), `"swiglu"` (hidden = 2/3 * ratio * dim, rounded up to a multiple of 8,
+    so both have about the same parameter count) or `"none"` / None (no MLP: returns None)."""
+    key = "none" if name is None else str(name).lower()
+    if key == "gelu":
+        return MLP(dim, int(round(hidden_ratio * dim)), dropout=dropout)
+    if key == "swiglu":
+        hidden = int(2 * hidden_ratio * dim / 3)
+        return SwiGLU(dim, -(-hidden // 8) * 8, dropout=dropout)
+    if key == "none":
+        return None
+    raise ConfigError(f"unknown mlp '{name}'. Known: {', '.join(MLPS)}")
