@@ -34,15 +34,24 @@ def main(argv: list[str] | None = None) -> int:
         print_listing()
         return 0
     if verb == "doctor":
-        from polyformer.core.doctor import print_doctor
-
-        print_doctor()
+        _print_doctor()
         return 0
     if verb == "demo":
         from polyformer.core.training.demo import run_demo
 
         return run_demo(rest)
     return run_domain_verb(verb, rest)
+
+
+def _print_doctor() -> None:
+    from polyformer.core.doctor import backend_report, environment_report
+
+    for key, value in environment_report().items():
+        print(f"{key:<18} {value}")
+    print("mixer backends:")
+    for row in backend_report():
+        details = ", ".join(f"{k}={v}" for k, v in row.items() if k != "mixer")
+        print(f"  {row['mixer']:<16} {details}")
 
 
 def run_domain_verb(verb: str, rest: list[str]) -> int:

@@ -99,13 +99,16 @@ def evaluate(module, env: str | None = None, target_returns: list[float] | None 
              references: dict[str, float] | None = None) -> dict[str, Any]:
     """Roll out at each target return and seed; summary per target plus the headline (first target).
 
-    `env` defaults to the checkpoint's environment, `target_returns` to the data's targets,
+    `env` defaults to the checkpoint's environment; `target_returns` to the checkpoint's headline
+    target (about the expert's return), or "sweep" for the environment's list of targets;
     `references` to the checkpoint's reference returns. Keys: `targets` (per-target summaries),
     and the headline `return_mean`, `return_std`, `normalized_score`, `normalized_score_std`, ...
     """
     spec = module.spec
     env = env or spec["env_id"]
-    targets = [float(t) for t in (target_returns or spec.get("target_returns") or [0.0])]
+    if target_returns == "sweep":
+        target_returns = spec["target_returns"]
+    targets = [float(t) for t in (target_returns or [spec.get("target_return", spec["target_returns"][-1])])]
     refs = references or spec.get("reference_returns")
     per_target = []
     for target in targets:

@@ -130,14 +130,14 @@ class DecisionTransformerModule(L.LightningModule):
 
     def rollout(self, env=None, target_return: float | None = None, episodes: int = 1, seed: int = 0,
                 mode: str = "recurrent", max_steps: int | None = None) -> dict[str, Any]:
-        """Play `episodes` episodes conditioned on `target_return` (default: the env's first target).
+        """Play `episodes` episodes conditioned on `target_return` (default: about the expert's return).
 
         `env`: an environment id (default: the checkpoint's), a gymnasium Env, or a list of Envs.
         Returns `{"returns": [...], "lengths": [...]}`.
         """
         from polyformer.rl.evaluation import rollout
 
-        target = self.spec["target_returns"][0] if target_return is None else float(target_return)
+        target = self.spec.get("target_return", self.spec["target_returns"][-1]) if target_return is None else float(target_return)
         return rollout(self, env or self.env_id, target, episodes=episodes, seed=seed, mode=mode, max_steps=max_steps)
 
     def evaluate(self, target_returns: list[float] | None = None, episodes: int = 10, seeds=(0,), mode: str = "recurrent",

@@ -68,9 +68,9 @@ def scan_states(decay: torch.Tensor, inc: torch.Tensor, S0: torch.Tensor):
     stacked as `[B, H, N, Dk, Dv]`, and the state after the last chunk.
     """
     states, S = [], S0
-    for n in range(inc.shape[2]):
+    for inc_n, decay_n in zip(inc.unbind(2), decay.unbind(2)):  # unbind: one backward node, not N
         states.append(S)
-        S = torch.addcmul(inc[:, :, n], decay[:, :, n], S)
+        S = torch.addcmul(inc_n, decay_n, S)
     return torch.stack(states, 2), S
 
 

@@ -96,12 +96,12 @@ def _chunk(q, k, v, g, beta, scale, initial_state, output_final_state, chunk_siz
     eye = torch.eye(K, dtype=at, device=q.device)
     M = M + (eye if decay_end is None else decay_end[..., None, None] * eye)
     inc = k_end_t @ U  # [B, H, N, K, V]
-    states = []
-    for n in range(N):
+    states, S = [], S.reshape(B * H, K, V)
+    for inc_n, M_n in zip(inc.reshape(B * H, N, K, V).unbind(1), M.reshape(B * H, N, K, K).unbind(1)):
         states.append(S)
-        S = torch.baddbmm(inc[:, :, n].reshape(B * H, K, V), M[:, :, n].reshape(B * H, K, K), S.reshape(B * H, K, V))
-        S = S.reshape(B, H, K, V)
-    o = o + q_eff @ torch.stack(states, 2)
+        S = torch.baddbmm(inc_n, M_n, S)
+    o = o + q_eff @ torch.stack(states, 1).reshape(B, H, N, K, V)
+    S = S.reshape(B, H, K, V)
     return from_chunks(o.to(dt), T), (S if output_final_state else None)
 
 

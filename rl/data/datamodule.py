@@ -157,6 +157,7 @@ class OfflineRLDataModule(L.LightningDataModule):
                 "context_len": self.context_len,
                 "reference_returns": refs,
                 "target_returns": [float(x) for x in info.target_returns] or [float(returns.max())],
+                "target_return": float(info.target_return if info.target_return is not None else returns.max()),
                 "dataset_returns": {"mean": float(returns.mean()), "max": float(returns.max()),
                                     "min": float(returns.min())},
                 "top_fraction": self.top_fraction,

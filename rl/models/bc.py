@@ -14,15 +14,17 @@ class BCPolicy(nn.Module):
     """`a_t = MLP(s_t)`: ReLU layers with dropout, then a tanh (Box) or logits (Discrete) head.
 
     It takes the same batch as the Decision Transformer and ignores returns, past actions and
-    timesteps, so both train in one harness; %BC is this model on the top episodes (data.top_fraction).
+    timesteps, so both train in one harness. %BC is this model trained on the best `top_fraction`
+    of the episodes (model=pbc: 10%); the DataModule reads it through the config.
     """
 
     context_len = 1
     recurrent = False
 
     def __init__(self, state_dim: int, act_dim: int, discrete: bool = False, hidden_dim: int = 256, depth: int = 2,
-                 dropout: float = 0.1, action_tanh: bool = True):
+                 dropout: float = 0.1, action_tanh: bool = True, top_fraction: float = 1.0):
         super().__init__()
+        self.top_fraction = top_fraction  # the share of best episodes trained on; the DataModule applies it
         layers: list[nn.Module] = []
         width = state_dim
         for _ in range(depth):

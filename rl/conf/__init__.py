@@ -1,0 +1,1 @@
+"""Hydra configs of polyformer.rl: train.yaml and the model/, data/, experiment/ groups."""
