@@ -43,7 +43,7 @@ def to_chunks(x: torch.Tensor, C: int) -> torch.Tensor:
     pad = -T % C
     if pad:
         x = F.pad(x, (0, 0) * (x.dim() - 3) + (0, pad))
-    return x.reshape(B, H, (T + pad) // C, C, *x.shape[3:])
+    return x.reshape(B, H, (T + pad) // C, C, *x.shape[3:]).contiguous()
 
 
 def from_chunks(x: torch.Tensor, T: int) -> torch.Tensor:

@@ -22,7 +22,8 @@ from polyformer.core.ops._linear_common import (
     to_chunks,
 )
 
-SUB_CHUNK = 16  # the exact (element-wise) decay is formed inside sub-chunks of this length
+SUB_CHUNK = 16  # sub-chunk length for strong decays
+LOG_SPAN = 30.0  # a block whose decay spans at most exp(30) is computed with factorised decays
 
 
 def naive_gla(q, k, v, gk, *, scale=None, initial_state=None, output_final_state=False):
@@ -41,18 +42,42 @@ def naive_gla(q, k, v, gk, *, scale=None, initial_state=None, output_final_state
 
 def _sub_len(C: int) -> int:
     for c in (SUB_CHUNK, 8):
-        if C % c == 0:
+        if C % c == 0 and c < C:
             return c
     return C
+
+
+def _span(G: torch.Tensor) -> float:
+    """Largest decay (in log units) from a block's first step to its last, over all blocks and dims."""
+    return float((G[..., 0, :] - G[..., -1, :]).detach().max()) if G.numel() else 0.0
+
+
+def _diag_blocks(q, k, v, G, exact: bool):
+    """`(q k^T * exp(G_i - G_j), j <= i) @ v` for each block `[..., c, D]` on its own.
+
+    Factorised with the block's first step as reference (q factors <= 1, k factors <= exp(span)),
+    or, when the span is too large for that, with the exact element-wise `[c, c, Dk]` decays.
+    """
+    mask = causal_mask(q.shape[-2], q.device)
+    if exact:
+        diff = (G[..., :, None, :] - G[..., None, :, :]).masked_fill(~mask[..., None], float("-inf"))
+        A = (q[..., :, None, :] * k[..., None, :, :] * diff.exp()).sum(-1)
+    else:
+        ref = G[..., :1, :]
+        A = (q * (G - ref).exp()) @ (k * (ref - G).exp()).transpose(-1, -2)
+        A = A.masked_fill(~mask, 0)
+    return A @ v
 
 
 def chunk_gla(q, k, v, gk, *, scale=None, initial_state=None, output_final_state=False, chunk_size=64):
     """Chunked GLA: batched matmuls over all chunks, a loop over chunks only for the state.
 
-    Numerically safe for any decay strength: every exponential is of a decay between two positions
-    in causal order, never of a raw cumulative sum. Inside a chunk, block (I, J) of sub-chunks with
-    J < I uses the end of sub-chunk J as reference: q_i exp(G_i - G_ref) and k_j exp(G_ref - G_j) are
-    both <= 1. Diagonal sub-chunks form exp(G_i - G_j) element-wise (exact, as fla's kernels do).
+    Numerically safe for any decay strength. Between chunks only decays towards later positions
+    (<= 1) appear. Inside a chunk whose decay spans at most exp(LOG_SPAN), one factorised quadratic
+    form is used; for stronger decays the chunk is split into sub-chunks: block (I, J), J < I, takes
+    the end of sub-chunk J as reference so both factors are <= 1, and diagonal sub-chunks are
+    factorised too or, for extreme decays, formed element-wise (exact, as fla's kernels do).
+    Half-precision inputs are computed in float32 and cast back.
     """
     B, T, H, K = q.shape
     V = v.shape[-1]
@@ -60,36 +85,30 @@ def chunk_gla(q, k, v, gk, *, scale=None, initial_state=None, output_final_state
     scale = resolve_scale(scale, K)
     S0 = init_state(initial_state, B, H, K, V, at, q.device)
     C = chunk_len(chunk_size, T)
-    c = _sub_len(C)
-    ns = C // c
-    qc, kc, vc = to_chunks(q * scale, C), to_chunks(k, C), to_chunks(v, C)  # [B, H, N, C, D]
+    qc, kc, vc = (to_chunks(x.to(at), C) for x in (q * scale, k, v))  # [B, H, N, C, D]
     G = to_chunks(gk.to(at), C).cumsum(-2)  # [B, H, N, C, K], within-chunk cumulative log decay
     N = G.shape[2]
     G_end = G[..., -1:, :]
 
     # inter-chunk: k decayed to the chunk end feeds the state; q sees the entering state decayed by G
-    k_end = kc * (G_end - G).exp().to(dt)
-    inc = (k_end.transpose(-1, -2) @ vc).to(at)  # [B, H, N, K, V]
+    inc = (kc * (G_end - G).exp()).transpose(-1, -2) @ vc  # [B, H, N, K, V]
     states, S = scan_states(G_end.exp().transpose(-1, -2), inc, S0)
-    o = (qc.to(at) * G.exp()) @ states
+    o = (qc * G.exp()) @ states
 
-    # intra-chunk, diagonal sub-chunks: exact element-wise decays
-    shape6 = (B, H, N, ns, c)
-    qs, ks, vs, Gs = qc.reshape(*shape6, K), kc.reshape(*shape6, K), vc.reshape(*shape6, V), G.reshape(*shape6, K)
-    diff = Gs[..., :, None, :] - Gs[..., None, :, :]  # [B, H, N, ns, c, c, K]
-    decay = diff.masked_fill(~causal_mask(c, q.device)[..., None], float("-inf")).exp().to(dt)
-    A_diag = (qs[..., :, None, :] * ks[..., None, :, :] * decay).sum(-1)  # [B, H, N, ns, c, c]
-    o = o + (A_diag @ vs).reshape(B, H, N, C, V).to(at)
-
-    # intra-chunk, sub-chunks J < I: reference point at the end of sub-chunk J
-    if ns > 1:
+    # intra-chunk
+    c = C if _span(G) <= LOG_SPAN else _sub_len(C)
+    ns = C // c
+    blocks = (B, H, N, ns, c)
+    qs, ks, Gs = qc.view(*blocks, K), kc.view(*blocks, K), G.view(*blocks, K)
+    o_diag = _diag_blocks(qs, ks, vc.view(*blocks, V), Gs, exact=_span(Gs) > LOG_SPAN)
+    o = o + o_diag.reshape(B, H, N, C, V)
+    if ns > 1:  # sub-chunk pairs J < I, reference point at the end of sub-chunk J
         G_ref = Gs[..., -1, :]  # [B, H, N, ns, K]
-        k_ref = (ks * (G_ref[..., None, :] - Gs).exp().to(dt)).transpose(-1, -2)  # [B, H, N, ns, K, c]
+        k_ref = (ks * (G_ref[..., None, :] - Gs).exp()).transpose(-1, -2)  # [B, H, N, ns, K, c]
         later = torch.arange(C, device=q.device) // c > torch.arange(ns, device=q.device)[:, None]  # [J, i]
         dq = (G[..., None, :, :] - G_ref[..., :, None, :]).masked_fill(~later[..., None], float("-inf"))
-        A_off = (qc[..., None, :, :] * dq.exp().to(dt)) @ k_ref  # [B, H, N, J, C, c]
-        A_off = A_off.permute(0, 1, 2, 4, 3, 5).reshape(B, H, N, C, C)
-        o = o + (A_off @ vc).to(at)
+        A_off = (qc[..., None, :, :] * dq.exp()) @ k_ref  # [B, H, N, J, C, c]
+        o = o + A_off.permute(0, 1, 2, 4, 3, 5).reshape(B, H, N, C, C) @ vc
     return from_chunks(o.to(dt), T), (S if output_final_state else None)
 
 

@@ -56,24 +56,23 @@ def chunk_retention(q, k, v, gamma, *, scale=None, initial_state=None, output_fi
 
     All chunks are processed by batched matmuls at once; only the `[B, H, Dk, Dv]` state update
     loops over chunks. Decays are formed as `exp(G_i - G_j)` with j <= i inside the chunk and as
-    decays towards the chunk's ends, so no factor exceeds 1.
+    decays towards the chunk's ends, so no factor exceeds 1. Half-precision inputs are computed in
+    float32 and cast back.
     """
     B, T, H, K = q.shape
     dt, at = q.dtype, acc_dtype(q.dtype)
     scale = resolve_scale(scale, K)
     S0 = init_state(initial_state, B, H, K, v.shape[-1], at, q.device)
     C = chunk_len(chunk_size, T)
-    qc, kc, vc = to_chunks(q * scale, C), to_chunks(k, C), to_chunks(v, C)  # [B, H, N, C, D]
+    qc, kc, vc = (to_chunks(x.to(at), C) for x in (q * scale, k, v))  # [B, H, N, C, D]
     G = to_chunks(_log_gamma(gamma, B, T, H, at), C).cumsum(-1)  # [B, H, N, C], within-chunk
     G_end = G[..., -1:]
     # intra-chunk: (q k^T * D) v with D[i, j] = exp(G_i - G_j) for j <= i
-    D = segsum_exp(G, causal_mask(C, q.device))
-    o = ((qc @ kc.transpose(-1, -2)) * D.to(dt)) @ vc
+    o = ((qc @ kc.transpose(-1, -2)) * segsum_exp(G, causal_mask(C, q.device))) @ vc
     # inter-chunk: states entering each chunk, decayed to each query position
-    k_end = kc * (G_end - G).exp()[..., None].to(dt)
-    inc = (k_end.transpose(-1, -2) @ vc).to(at)  # [B, H, N, K, V]
+    inc = (kc * (G_end - G).exp()[..., None]).transpose(-1, -2) @ vc  # [B, H, N, K, V]
     states, S = scan_states(G_end.exp()[..., None], inc, S0)
-    o = o.to(at) + (qc.to(at) * G.exp()[..., None]) @ states
+    o = o + (qc * G.exp()[..., None]) @ states
     return from_chunks(o.to(dt), T), (S if output_final_state else None)
 
 

@@ -64,6 +64,8 @@ def build_trainer(cfg: DictConfig, *, extra_callbacks: list | None = None, for_f
         callbacks = [c for c in callbacks if not isinstance(c, L.pytorch.callbacks.LearningRateMonitor)]
     trainer_cfg = plain(cfg.trainer)
     trainer_cfg.pop("_target_", None)
+    if isinstance(trainer_cfg.get("strategy"), dict):
+        trainer_cfg["strategy"] = instantiate(trainer_cfg["strategy"])
     plugins = trainer_cfg.pop("plugins", None) or []
     plugins = [instantiate(p) if isinstance(p, dict) else p for p in plugins]
     if not any(isinstance(p, AtomicCheckpointIO) for p in plugins):

@@ -211,6 +211,7 @@ class GraphDataModule(L.LightningDataModule):
             "num_classes": num_classes,
             "out_dim": out_dim,
             "pe": self.encodings.config(),
+            "edgeless": self.edgeless,
         }
 
     def data_spec(self) -> dict[str, Any]:

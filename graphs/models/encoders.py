@@ -80,7 +80,8 @@ class RWSEEncoder(nn.Module):
 class NodeEncoder(nn.Module):
     """Node features plus the positional encodings the data carries.
 
-    `combine="concat"` (GraphGPS): features to `dim - n_pe * pe_dim`, each encoding to `pe_dim`, concatenated.
+    `combine="concat"` (GraphGPS): features to `dim - n_pe * pe_dim`, each encoding to `pe_dim`, concatenated
+    (`pe_dim` is capped at `dim // (n_pe + 1)` so small models keep room for the features).
     `combine="add"` (Graph Transformer): features and each encoding to `dim`, summed.
     """
 
@@ -92,6 +93,7 @@ class NodeEncoder(nn.Module):
         if combine not in ("concat", "add"):
             raise ConfigError(f"pe combine must be 'concat' or 'add', got '{combine}'")
         self.combine = combine
+        pe_dim = min(pe_dim, dim // (n_pe + 1)) if n_pe else pe_dim
         enc_dim = pe_dim if combine == "concat" else dim
         x_dim = dim - n_pe * pe_dim if combine == "concat" else dim
         if x_dim < 1:

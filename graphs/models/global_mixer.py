@@ -57,7 +57,8 @@ class GlobalMixer(nn.Module):
             self.spd_bias = nn.Embedding(int(spd_buckets), self.num_heads)
             nn.init.zeros_(self.spd_bias.weight)
         self.keep_attention = False
-        self.last_attention: torch.Tensor | None = None
+        self.last_attention: torch.Tensor | None = None  # [G, H, T, T] in dense order, when kept
+        self.last_positions: torch.Tensor | None = None  # each node's dense position, when kept
 
     def bias_from(self, spd: torch.Tensor | None) -> torch.Tensor | None:
         """`[G, H, T, T]` additive bias from bucketed distances `[G, T, T]` (None without SPD bias)."""
@@ -67,6 +68,8 @@ class GlobalMixer(nn.Module):
 
     def forward(self, x: torch.Tensor, dense: DenseBatch, spd: torch.Tensor | None = None, attn_bias: torch.Tensor | None = None) -> torch.Tensor:
         xd = dense.to_dense(x)
+        if self.keep_attention:
+            self.last_positions = dense.pos
         bias = self.bias_from(spd) if attn_bias is None else attn_bias
         y = self.mix(xd, dense.mask, bias)
         return dense.to_sparse(y)
@@ -80,6 +83,20 @@ class GlobalMixer(nn.Module):
         if self.keep_attention:
             self.last_attention = attention_weights(self.mixer, xd, mask, bias)
         return y
+
+
+def kept_attention(model: nn.Module, mixers: list[GlobalMixer], batch, layer: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Run `model` on `batch` keeping the attention of `mixers[layer]`: `(weights [G, H, T, T], positions)`."""
+    if not mixers:
+        raise ConfigError("this model has no global mixer")
+    mixer = mixers[layer]
+    mixer.keep_attention = True
+    try:
+        model(batch)
+        return mixer.last_attention, mixer.last_positions
+    finally:
+        mixer.keep_attention = False
+        mixer.last_attention = mixer.last_positions = None
 
 
 @torch.no_grad()

@@ -19,7 +19,7 @@ from torch import nn
 from polyformer.core.errors import ConfigError
 from polyformer.graphs.models.dense import DenseBatch, graph_index, node_degree, shortest_path_distances
 from polyformer.graphs.models.encoders import FeatureEncoder, NodeEncoder
-from polyformer.graphs.models.global_mixer import GlobalMixer
+from polyformer.graphs.models.global_mixer import GlobalMixer, kept_attention
 from polyformer.graphs.models.heads import TaskHead
 from polyformer.graphs.models.local import GatedGCNLayer, GINELayer, make_norm
 from polyformer.graphs.models.registry import MODELS
@@ -157,3 +157,10 @@ class GPS(nn.Module):
     def global_mixers(self) -> list[GlobalMixer]:
         """The global mixer of every layer (for attention maps)."""
         return [layer.glob for layer in self.layers if layer.glob is not None]
+
+    def node_attention(self, batch, layer: int = -1) -> torch.Tensor:
+        """Attention weights `[H, N, N]` of the first graph in `batch` at `layer`, in the graph's node order."""
+        weights, pos = kept_attention(self, self.global_mixers(), batch, layer)
+        n = int((graph_index(batch)[0] == 0).sum())
+        pos = pos[:n]
+        return weights[0][:, pos][:, :, pos]

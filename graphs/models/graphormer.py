@@ -24,7 +24,7 @@ from polyformer.core.errors import ConfigError
 from polyformer.core.layers import MLP
 from polyformer.graphs.models.dense import DenseBatch, graph_index, node_degree, shortest_path_distances
 from polyformer.graphs.models.encoders import FeatureEncoder, NodeEncoder
-from polyformer.graphs.models.global_mixer import GlobalMixer, mixer_name
+from polyformer.graphs.models.global_mixer import GlobalMixer, kept_attention, mixer_name
 from polyformer.graphs.models.heads import TaskHead
 from polyformer.graphs.models.registry import MODELS
 
@@ -120,3 +120,9 @@ class Graphormer(nn.Module):
     def global_mixers(self):
         """The attention of every layer (for attention maps; index 0 of each row is the graph token)."""
         return [layer.glob for layer in self.layers]
+
+    def node_attention(self, batch, layer: int = -1) -> torch.Tensor:
+        """Attention weights `[H, N, N]` between the nodes of the first graph in `batch` (graph token left out)."""
+        weights, _ = kept_attention(self, self.global_mixers(), batch, layer)
+        n = int((graph_index(batch)[0] == 0).sum())
+        return weights[0][:, 1:n + 1, 1:n + 1]
