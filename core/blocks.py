@@ -7,13 +7,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
+from torch import nn
+
 from polyformer.core.errors import ConfigError
 from polyformer.core.layers.drop_path import DropPath
 from polyformer.core.layers.mlp import build_mlp
 from polyformer.core.layers.norms import build_norm
 from polyformer.core.mixers.base import TokenMixer
 from polyformer.core.mixers.registry import build_mixer
-from torch import nn
 
 MixerSpec = str | Mapping[str, Any] | type
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from polyformer.core.errors import ConfigError
 from torch import nn
+
+from polyformer.core.errors import ConfigError
 
 MLPS = ("gelu", "swiglu", "none")
 

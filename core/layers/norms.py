@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import torch
-from polyformer.core.errors import ConfigError
 from torch import nn
+
+from polyformer.core.errors import ConfigError
 
 NORMS = ("rmsnorm", "layernorm", "none")
 

@@ -12,8 +12,9 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from polyformer.core.errors import ConfigError, DataError
 from torch import nn
+
+from polyformer.core.errors import ConfigError, DataError
 
 
 def rotate_half(x: torch.Tensor) -> torch.Tensor:

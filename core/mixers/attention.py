@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from torch import nn
+
 from polyformer.core.errors import ConfigError, DataError
 from polyformer.core.layers.norms import RMSNorm
 from polyformer.core.layers.positional import RotaryEmbedding, RotaryEmbedding2D
 from polyformer.core.mixers.base import TokenMixer, check_mode
 from polyformer.core.mixers.registry import register_mixer
 from polyformer.core.ops.attention import attention, attention_step, kv_cache_append, kv_cache_init
-from torch import nn
 
 ROPES = ("none", "1d", "2d")
 

@@ -9,6 +9,19 @@ from polyformer.core.ops.attention import (
     naive_attention,
     sdpa_backend,
 )
+from polyformer.core.ops.delta_rule import (
+    chunk_delta_rule,
+    chunk_gated_delta_rule,
+    delta_rule,
+    delta_rule_step,
+    gated_delta_rule,
+    gated_delta_rule_step,
+    naive_delta_rule,
+    naive_gated_delta_rule,
+)
+from polyformer.core.ops.gla import chunk_gla, gla, gla_step, naive_gla
+from polyformer.core.ops.retention import chunk_retention, naive_retention, retention, retention_step
+from polyformer.core.ops.selective_scan import naive_selective_scan, selective_scan, selective_scan_step
 
 __all__ = [
     "attention",
@@ -18,4 +31,23 @@ __all__ = [
     "kv_cache_init",
     "kv_cache_append",
     "sdpa_backend",
+    "retention",
+    "naive_retention",
+    "chunk_retention",
+    "retention_step",
+    "gla",
+    "naive_gla",
+    "chunk_gla",
+    "gla_step",
+    "delta_rule",
+    "naive_delta_rule",
+    "chunk_delta_rule",
+    "delta_rule_step",
+    "gated_delta_rule",
+    "naive_gated_delta_rule",
+    "chunk_gated_delta_rule",
+    "gated_delta_rule_step",
+    "selective_scan",
+    "naive_selective_scan",
+    "selective_scan_step",
 ]

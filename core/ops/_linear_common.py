@@ -139,3 +139,20 @@ def bidirectional(run, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tens
     fwd = run(x, mask)
     bwd = run(x.flip(1), None if mask is None else mask.flip(1)).flip(1)
     return fwd + bwd
+
+
+def no_state_when_bidirectional(name: str, state, return_state: bool) -> None:
+    """A bidirectional (causal=False) mixer has no recurrent state; asking for one is a config error."""
+    if state is not None or return_state:
+        raise ConfigError(
+            f"mixer '{name}' was built with causal=False (bidirectional): it has no recurrent state, so "
+            "state=/return_state=True are not available; build it with causal=True for streaming or generation"
+        )
+
+
+def step_needs_causal(name: str) -> ConfigError:
+    """The error `step()` raises on a bidirectional mixer."""
+    return ConfigError(
+        f"mixer '{name}' was built with causal=False (bidirectional): every output depends on future tokens, "
+        "so it cannot be run step by step; build it with causal=True to use step()"
+    )

@@ -22,6 +22,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+
 from polyformer.core.errors import ConfigError, DataError
 
 __all__ = [

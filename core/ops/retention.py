@@ -27,12 +27,9 @@ from polyformer.core.ops._linear_common import (
 
 def _log_gamma(gamma: torch.Tensor, B: int, T: int, H: int, dtype: torch.dtype) -> torch.Tensor:
     """Per-token log decay `[B, T, H]` from gamma `[H]` or `[B, T, H]`."""
-    lg = torch.log(gamma.to(dtype))
-    if lg.dim() == 1:
-        lg = lg.expand(B, T, H)
-    if tuple(lg.shape) != (B, T, H):
+    if tuple(gamma.shape) not in ((H,), (B, T, H)):
         raise ValueError(f"gamma must have shape [H] or [B, T, H] = {[B, T, H]}, got {list(gamma.shape)}")
-    return lg
+    return torch.log(gamma.to(dtype)).expand(B, T, H)
 
 
 def naive_retention(q, k, v, gamma, *, scale=None, initial_state=None, output_final_state=False):

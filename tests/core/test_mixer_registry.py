@@ -146,7 +146,7 @@ def test_doctor_reports_every_mixer():
 
     rows = {r["mixer"]: r for r in backend_report()}
     assert sorted(rows) == NAMES
-    for name, row in rows.items():
+    for row in rows.values():
         assert row["cpu"] and not row["cpu"].startswith("error"), row
         assert row["cuda"] and not row["cuda"].startswith("error"), row
         assert set(row["accelerated"]) == {"mamba_ssm", "causal_conv1d", "fla", "triton"}

@@ -19,8 +19,8 @@ from polyformer.timeseries.data import ForecastDataModule
 CONF = domain_conf("timeseries")
 
 
-def _train(tmp_path, csv, *extra):
-    cfg = compose(CONF, tiny_overrides(csv, *extra), tmp_path)
+def _train(tmp_path, csv, *extra, model="itransformer"):
+    cfg = compose(CONF, tiny_overrides(csv, *extra, model=model), tmp_path)
     return cfg, runner.train(cfg)
 
 
@@ -96,9 +96,9 @@ def test_resume_continues_from_last(tmp_path, tiny_csv):
 
 @pytest.mark.parametrize("model", ["persistence", "seasonal_naive"])
 def test_untrained_baselines_run_through_the_harness(tmp_path, tiny_csv, model):
-    cfg, metrics = _train(tmp_path, tiny_csv, f"model={model}", "trainer.max_epochs=5", "++trainer.limit_train_batches=null")
+    cfg, metrics = _train(tmp_path, tiny_csv, "trainer.max_epochs=5", "++trainer.limit_train_batches=null", model=model)
     ckpt = torch.load(metrics["last_checkpoint"], weights_only=True)
-    assert ckpt["epoch"] == 0 and not ckpt["optimizer_states"]  # one no-op epoch, no optimizer
+    assert ckpt["epoch"] == 0 and not any(ckpt["optimizer_states"])  # one no-op epoch, no optimizer
     # the original-unit metric equals the definition computed by hand over every test window
     dm = ForecastDataModule(path=str(tiny_csv), seq_len=24, label_len=12, pred_len=12, target="OT")
     dm.setup("test")
@@ -115,26 +115,18 @@ def test_untrained_baselines_run_through_the_harness(tmp_path, tiny_csv, model):
     assert metrics["test/mae_orig"] == pytest.approx(float(np.mean(np.abs(errs))), rel=1e-4)
 
 
-def test_dlinear_and_patchtst_train(tmp_path, tiny_csv):
-    for model, extra in (("dlinear", []), ("patchtst", ["model.patch_len=8", "model.stride=4"])):
-        overrides = [o for o in tiny_overrides(tiny_csv, f"model={model}", *extra) if not o.startswith("model.d") and
-                     not o.startswith("model.n_") and not o.startswith("model.e_")]
-        if model == "patchtst":
-            overrides += ["model.d_model=16", "model.d_ff=16", "model.n_heads=2", "model.e_layers=1"]
-        metrics = runner.train(compose(CONF, overrides, tmp_path / model))
-        assert np.isfinite(metrics["test/mse"])
-        assert isinstance(ForecastModule.load_from_checkpoint(metrics["best_checkpoint"]), ForecastModule)
+@pytest.mark.parametrize("model", ["dlinear", "patchtst"])
+def test_baselines_train(tmp_path, tiny_csv, model):
+    _, metrics = _train(tmp_path, tiny_csv, model=model)
+    assert np.isfinite(metrics["test/mse"])
+    assert isinstance(ForecastModule.load_from_checkpoint(metrics["best_checkpoint"]), ForecastModule)
 
 
-def test_cli_train_then_predict(tmp_path, tiny_csv):
-    """The real console path: `polyformer train timeseries ...` in a subprocess, then `predict`."""
-    args = [o for o in tiny_overrides(tiny_csv) if o != "logger=none"] + ["logger=none", "name=cli"]
+def test_cli_fast_dev_run(tmp_path, tiny_csv):
+    """The real console path once: `polyformer train timeseries ... debug=fdr` in a subprocess."""
+    args = [*tiny_overrides(tiny_csv), "name=cli", "debug=fdr"]
     done = run_cli(["train", "timeseries", *args], cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    runs = sorted((tmp_path / "runs" / "timeseries" / "cli").rglob("metrics.json"))
-    metrics = json.loads(runs[-1].read_text())
-    assert np.isfinite(metrics["test/mse"]) and "test/mse_orig" in metrics
-    done = run_cli(["predict", "timeseries", "ckpt_path=last", "name=cli", f"data.path={tiny_csv}"], cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    written = sorted((tmp_path / "runs").rglob("forecast.csv"))
-    assert written and len(pd.read_csv(written[-1])) == 12
+    metrics = json.loads(next((tmp_path / "runs" / "timeseries" / "cli").rglob("metrics.json")).read_text())
+    assert np.isfinite(metrics["test/mse"]) and np.isfinite(metrics["test/mse_orig"])
+    assert Path(metrics["last_checkpoint"]).is_file()

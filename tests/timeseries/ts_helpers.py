@@ -20,8 +20,15 @@ def make_frame(n: int = 400, freq: str = "h", start: str = "2020-01-01", seed: i
 
 
 
-def tiny_overrides(csv_path, *extra: str) -> list[str]:
-    """A seconds-long training run on `csv_path` with a small iTransformer."""
+SIZES = {
+    "itransformer": ["model.d_model=16", "model.d_ff=16", "model.n_heads=2", "model.e_layers=1"],
+    "patchtst": ["model.d_model=16", "model.d_ff=16", "model.n_heads=2", "model.e_layers=1",
+                 "model.patch_len=8", "model.stride=4"],
+}
+
+
+def tiny_overrides(csv_path, *extra: str, model: str = "itransformer") -> list[str]:
+    """A seconds-long training run of `model` on `csv_path` (small sizes for the models that have them)."""
     return [
         "data=csv",
         f"data.path={csv_path}",
@@ -29,10 +36,8 @@ def tiny_overrides(csv_path, *extra: str) -> list[str]:
         "data.label_len=12",
         "data.pred_len=12",
         "data.batch_size=32",
-        "model.d_model=16",
-        "model.d_ff=16",
-        "model.n_heads=2",
-        "model.e_layers=1",
+        f"model={model}",
+        *SIZES.get(model, []),
         "trainer.max_epochs=1",
         "++trainer.limit_train_batches=3",
         "trainer.accelerator=cpu",

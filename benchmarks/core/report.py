@@ -1,0 +1,248 @@
+"""Markdown tables and the target verdicts from a results dict (see runner.run_all)."""
+
+from __future__ import annotations
+
+import math
+
+SPEEDUP_TARGET_T = 2048  # chunked op vs recurrence
+CHUNK_VS_NAIVE_TARGET = 10.0
+PEER_TARGET, PEER_AIM = 1.0, 1.5
+FAR_SMALLER = 4.0  # "far smaller in memory": at least 4x less peak memory than softmax attention
+LINEAR_SLOPE_MAX = 1.15  # log-log slope of peak memory vs T that still counts as linear
+
+CHUNK_OPS = ("retention", "gla", "delta_rule", "selective_scan", "ssd")
+PEER_TARGETS = (  # (label, group, our impl, peer impls)
+    ("Mamba", "mixer:mamba", "ours", ("mambapy", "hf-torch", "hf-mambapy")),
+    ("Mamba-2", "mixer:mamba2", "ours", ("hf-torch",)),
+    ("GLA", "op:gla", "chunk", ("fla-recurrent",)),
+    ("DeltaNet", "op:delta_rule", "chunk", ("fla-recurrence", "fla-chunkwise")),
+    ("Retention (not a target)", "op:retention", "chunk", ("fla-naive",)),
+)
+
+
+def _ms(s: float | None) -> str:
+    return "n/a" if s is None else (f"{s * 1e3:.0f}" if s >= 1 else f"{s * 1e3:.1f}" if s >= 0.01 else f"{s * 1e3:.2f}")
+
+
+def _mib(m: float | None) -> str:
+    return "n/a" if m is None else f"{m:.0f}" if m >= 10 else f"{m:.1f}"
+
+
+def _x(r: float | None) -> str:
+    return "n/a" if r is None or not math.isfinite(r) else f"{r:.1f}x" if r < 100 else f"{r:.0f}x"
+
+
+def _time(res: dict | None, name: str) -> float | None:
+    return ((res or {}).get("time") or {}).get(name, {}).get("median_s")
+
+
+def _mem(res: dict | None, name: str) -> float | None:
+    return ((res or {}).get("memory") or {}).get(name, {}).get("peak_mib")
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None or b <= 0 else a / b
+
+
+def _ours_name(entry: dict) -> str | None:
+    for role in ("ours", "reference"):
+        for name, info in entry["impls"].items():
+            if info["role"] == role:
+                return name
+    return None
+
+
+def group_table(entry: dict) -> str:
+    """One table per group: time (ms) and peak memory (MiB) of every implementation per T, then the
+    speed-up of ours over each other implementation and the equal-output check."""
+    impls = list(entry["impls"])
+    ours = _ours_name(entry)
+    others = [n for n in impls if n != ours]
+    head = ["T"] + [f"{n} ms" for n in impls] + [f"{n} MiB" for n in impls]
+    head += [f"{n} / {ours}" for n in others] + [f"max abs diff {n}" for n in others]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---:|" * len(head)]
+    for T, res in entry["results"].items():
+        row = [T] + [_ms(_time(res, n)) for n in impls] + [_mib(_mem(res, n)) for n in impls]
+        row += [_x(_ratio(_time(res, n), _time(res, ours))) for n in others]
+        for n in others:
+            chk = res.get("checks", {}).get(n)
+            if chk is None:
+                row.append("error" if n in res.get("errors", {}) else "n/a")
+            else:
+                o = chk["output"]
+                mark = "ok" if o["ok"] and chk["grad"]["ok"] else ("FAIL" if not o["ok"] else "grad FAIL")
+                row.append(f"{o['max_abs_diff']:.1e} {mark}")
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def legend(entry: dict) -> str:
+    return "; ".join(
+        f"`{n}` = {i['label']}" + (f" (up to T={i['max_T']})" if i["max_T"] else "") for n, i in entry["impls"].items()
+    )
+
+
+def _slope(entry: dict, name: str, t_min: int = 1024) -> float | None:
+    pts = [
+        (int(T), _mem(res, name))
+        for T, res in entry["results"].items()
+        if int(T) >= t_min and _mem(res, name) is not None and _mem(res, name) > 0
+    ]
+    if len(pts) < 2:
+        return None
+    xs, ys = [math.log(t) for t, _ in pts], [math.log(m) for _, m in pts]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    den = sum((x - mx) ** 2 for x in xs)
+    return None if den == 0 else sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / den
+
+
+def _verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("**met**" if ok else "**not met**")
+
+
+def targets(results: dict) -> tuple[str, dict]:
+    """The targets of issue 3, as a markdown table and a dict of verdicts."""
+    G = results["groups"]
+    rows, verdicts = [], {}
+    # 1. chunked op >= 10x faster than its recurrence at T = 2048
+    for op in CHUNK_OPS:
+        e = G.get(f"op:{op}")
+        res = (e or {}).get("results", {}).get(str(SPEEDUP_TARGET_T))
+        r = _ratio(_time(res, "naive"), _time(res, "chunk"))
+        chk = (res or {}).get("checks", {}).get("naive")
+        eq = "" if chk is None else f"; max abs diff {chk['output']['max_abs_diff']:.1e}"
+        ok = None if r is None else r >= CHUNK_VS_NAIVE_TARGET
+        verdicts[f"chunk_vs_naive:{op}"] = ok
+        rows.append(
+            (f"{op}: chunked >= {CHUNK_VS_NAIVE_TARGET:.0f}x faster than recurrence at T={SPEEDUP_TARGET_T}", f"{_x(r)}{eq}", _verdict(ok))
+        )
+    # 2. at the longest T: linear mixers vs softmax attention (SDPA and plain softmax), time and memory
+    Tmax = str(max(results["Ts"]))
+    att = G.get("mixer:attention", {}).get("results", {}).get(Tmax)
+    for key, e in G.items():
+        if e["kind"] != "mixer" or not e["linear"]:
+            continue
+        res = e["results"].get(Tmax)
+        t, m = _time(res, "ours"), _mem(res, "ours")
+        for ref, what in (("ours", "SDPA"), ("plain", "plain softmax")):
+            rt, rm = _ratio(_time(att, ref), t), _ratio(_mem(att, ref), m)
+            ok = None if rt is None or rm is None else (rt > 1 and rm >= FAR_SMALLER)
+            verdicts[f"vs_attention:{e['name']}:{ref}"] = ok
+            rows.append(
+                (
+                    f"{e['name']} mixer vs attention ({what}) at T={Tmax}: faster and >= {FAR_SMALLER:.0f}x less memory",
+                    f"time {_x(rt)}, memory {_x(rm)} ({_mib(m)} vs {_mib(_mem(att, ref))} MiB)",
+                    _verdict(ok),
+                )
+            )
+    # 3. ours faster than every pure-PyTorch peer at the same shapes (aim 1.5x)
+    for label, key, ours, peers in PEER_TARGETS:
+        e = G.get(key)
+        if e is None:
+            continue
+        for peer in peers:
+            rs = {
+                T: _ratio(_time(res, peer), _time(res, ours))
+                for T, res in e["results"].items()
+                if _ratio(_time(res, peer), _time(res, ours)) is not None
+            }
+            if not rs:
+                rows.append((f"{label} vs {e['impls'][peer]['label']}", "not measured", "n/a"))
+                continue
+            worst = min(rs.values())
+            t_worst = min(rs, key=rs.get)
+            ok = worst > PEER_TARGET
+            if not label.endswith("(not a target)"):
+                verdicts[f"vs_peer:{label}:{peer}"] = ok
+            aim = "aim 1.5x met" if worst >= PEER_AIM else "aim 1.5x not met"
+            span = f"T={min(rs, key=int)}..{max(rs, key=int)}"
+            rows.append(
+                (
+                    f"{label} faster than {e['impls'][peer]['label']} ({span})",
+                    f"min {_x(worst)} (T={t_worst}), max {_x(max(rs.values()))}; {aim}",
+                    _verdict(ok),
+                )
+            )
+    # 4. memory of chunked forms linear in T
+    for key, e in G.items():
+        fast = "chunk" if e["kind"] == "op" else "ours"
+        if not e["linear"] or fast not in e["impls"]:
+            continue
+        s = _slope(e, fast)
+        ok = None if s is None else s <= LINEAR_SLOPE_MAX
+        verdicts[f"linear_memory:{key}"] = ok
+        rows.append(
+            (f"{key} memory linear in T (log-log slope over T>=1024 <= {LINEAR_SLOPE_MAX})", "n/a" if s is None else f"slope {s:.2f}", _verdict(ok))
+        )
+    table = ["| target | measured | verdict |", "|---|---|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    return "\n".join(table), verdicts
+
+
+def long_context_table(results: dict) -> str:
+    """At the longest T: every mixer's (and op's) time and memory, and the ratio to softmax attention."""
+    Tmax = str(max(results["Ts"]))
+    G = results["groups"]
+    lines = [
+        f"| at T={Tmax} | ms | MiB | time vs attention SDPA | time vs plain softmax | memory vs SDPA | memory vs plain softmax |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for kind in ("mixer", "op"):
+        att = G.get(f"{kind}:attention", {})
+        ares = att.get("results", {}).get(Tmax)
+        a_ours, a_plain = ("ours", "plain") if kind == "mixer" else ("sdpa", "plain")
+        for key, e in G.items():
+            if e["kind"] != kind:
+                continue
+            res = e["results"].get(Tmax)
+            names = [a_ours, a_plain] if key == f"{kind}:attention" else ["chunk" if kind == "op" else "ours"]
+            for n in names:
+                t, m = _time(res, n), _mem(res, n)
+                lines.append(
+                    f"| {key} {n} | {_ms(t)} | {_mib(m)} | {_x(_ratio(_time(ares, a_ours), t))} | "
+                    f"{_x(_ratio(_time(ares, a_plain), t))} | {_x(_ratio(_mem(ares, a_ours), m))} | "
+                    f"{_x(_ratio(_mem(ares, a_plain), m))} |"
+                )
+    return "\n".join(lines)
+
+
+def markdown(results: dict, command: str) -> str:
+    meta, sizes = results["meta"], results["sizes"]
+    out = [
+        "# polyformer core benchmark: forward+backward time and peak memory",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Machine: {meta.get('cpu', '?')}, {meta['threads']} torch threads, {meta['dtype']}, torch {meta['torch']}; "
+        f"load average at start {', '.join(f'{x:.1f}' for x in meta.get('load_avg_at_start', []))}; "
+        f"{meta.get('started', '')} to {meta.get('finished', '')}.",
+        "",
+        f"Sizes: {', '.join(f'{k}={v}' for k, v in sizes.items())}.",
+        "",
+        "Times are medians of interleaved forward+backward repetitions in one process per (group, T); "
+        "memory is the peak RSS of one forward+backward above the baseline, in a fresh child process per "
+        "(implementation, T). `a / ours` columns: time of `a` divided by ours (> 1: ours is faster). "
+        "`max abs diff`: output of `a` against ours on the same inputs (ok = allclose of outputs and of "
+        "the first input's gradient). n/a: not run at that T (per-step loops stop at 2048, quadratic "
+        "peers at 4096; nothing is extrapolated).",
+        "",
+        "## Targets",
+        "",
+        targets(results)[0],
+        "",
+        "## Long context",
+        "",
+        long_context_table(results),
+        "",
+    ]
+    for kind, title in (("op", "Ops"), ("mixer", "Mixers")):
+        out += [f"## {title}", ""]
+        for key, e in results["groups"].items():
+            if e["kind"] != kind:
+                continue
+            out += [f"### {key}", "", legend(e), "", group_table(e), ""]
+            errs = {
+                f"{n} T={T}": msg for T, res in e["results"].items() for n, msg in res.get("errors", {}).items()
+            }
+            if errs:
+                out += ["Errors: " + "; ".join(f"{k}: {v}" for k, v in errs.items()), ""]
+    return "\n".join(out)

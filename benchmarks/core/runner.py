@@ -1,0 +1,192 @@
+"""Run the cases: one child process per (group, T) for the side-by-side timing and equal-output checks,
+one per (implementation, T) for peak memory. The parent only orchestrates (it runs no torch ops, so
+forking it is safe)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from benchmarks.core.common import OURS, REFERENCE, Group, Sizes, compare
+from benchmarks.core.measure import cpu_info, in_child, peak_memory_mib, time_interleaved
+
+THREADS = 2
+
+
+def all_groups() -> tuple[Group, ...]:
+    from benchmarks.core.cases_mixers import MIXER_GROUPS
+    from benchmarks.core.cases_ops import OP_GROUPS
+
+    return OP_GROUPS + MIXER_GROUPS
+
+
+def find_group(key: str) -> Group:
+    return next(g for g in all_groups() if g.key == key)
+
+
+def baseline_impl(group: Group, names) -> str | None:
+    """What the others are compared with: ours, else the reference."""
+    for role in (OURS, REFERENCE):
+        for impl in group.impls:
+            if impl.role == role and impl.name in names:
+                return impl.name
+    return None
+
+
+def _setup_torch():
+    import torch
+
+    torch.set_num_threads(THREADS)
+    torch.manual_seed(0)
+    return torch
+
+
+def timing_case(key: str, T: int, sizes: Sizes, names: list[str], reps: int, budget_s: float) -> dict:
+    """Build every implementation on the same data, check outputs and input gradients against ours,
+    then time forward+backward with interleaved repetitions."""
+    _setup_torch()
+    group = find_group(key)
+    data = group.make_data(T, sizes)
+    grad_out = data["grad_out"]
+    built, errors = {}, {}
+    for name in names:
+        try:
+            built[name] = group.impl(name).build(data, sizes)
+        except Exception as e:  # a missing op or a peer that fails on this machine: report, go on
+            errors[name] = f"build failed: {type(e).__name__}: {e}"[:400]
+    outs, grads = {}, {}
+    for name, b in list(built.items()):
+        try:
+            outs[name] = b.fwd_bwd(grad_out).detach()
+            grads[name] = b.grad().detach().clone()
+        except Exception as e:
+            errors[name] = f"run failed: {type(e).__name__}: {e}"[:400]
+            del built[name]
+    ref = baseline_impl(group, list(built))
+    checks = {}
+    if ref is not None:
+        for name in built:
+            if name != ref:
+                checks[name] = {
+                    "against": ref,
+                    "output": compare(outs[name], outs[ref]),
+                    "grad": compare(grads[name], grads[ref]),
+                }
+    del outs, grads
+    runs = {name: (lambda b=b: b.fwd_bwd(grad_out)) for name, b in built.items()}
+    times = time_interleaved(runs, reps=reps, warmup=1, budget_s=budget_s) if runs else {}
+    return {"time": times, "checks": checks, "errors": errors}
+
+
+def memory_case(key: str, T: int, sizes: Sizes, name: str) -> dict:
+    """Peak RSS of one forward+backward (after one warm-up pass) of one implementation."""
+    _setup_torch()
+    group = find_group(key)
+    data = group.make_data(T, sizes)
+    b = group.impl(name).build(data, sizes)
+    grad_out = data["grad_out"]
+    b.fwd_bwd(grad_out)  # warm-up: lazy initialisation (thread pools, caches) is not the pass's memory
+    b.zero_grad()
+    mib, method = peak_memory_mib(lambda: b.fwd_bwd(grad_out))
+    return {"peak_mib": round(mib, 2), "method": method}
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run_all(
+    groups: list[Group],
+    Ts: list[int],
+    sizes: Sizes,
+    *,
+    reps: int,
+    budget_s: float,
+    memory: bool,
+    inline: bool,
+    mem_limit_gib: float,
+    timeout_s: float,
+    out_json: Path | None = None,
+) -> dict:
+    """Measure every group at every T; returns (and, when given a path, keeps writing) the results dict."""
+    results = {
+        "meta": {
+            **cpu_info(),
+            "threads": THREADS,
+            "dtype": "float32",
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "reps": reps,
+            "memory_method": "peak RSS of one forward+backward above a baseline, own child process per (impl, T)"
+            if not inline
+            else "peak RSS of one forward+backward above a baseline, in-process (--inline)",
+        },
+        "sizes": asdict(sizes),
+        "Ts": Ts,
+        "groups": {},
+    }
+
+    def call(fn, *args):
+        if inline:
+            return fn(*args)
+        return in_child(fn, *args, timeout_s=timeout_s, mem_limit_gib=mem_limit_gib)
+
+    for group in groups:
+        entry = results["groups"].setdefault(
+            group.key,
+            {
+                "kind": group.kind,
+                "name": group.name,
+                "linear": group.linear,
+                "impls": {i.name: {"label": i.label, "role": i.role, "max_T": i.max_T} for i in group.impls},
+                "results": {},
+            },
+        )
+        failed: dict[str, str] = {}
+        for T in Ts:
+            names = [i.name for i in group.impls if i.runs_at(T) and i.available() and i.name not in failed]
+            skipped = {
+                i.name: ("not installed" if not i.available() else failed.get(i.name, f"n/a beyond T={i.max_T}"))
+                for i in group.impls
+                if i.name not in names
+            }
+            if not names:
+                continue
+            t0 = time.perf_counter()
+            try:
+                res = call(timing_case, group.key, T, sizes, names, reps, budget_s)
+            except Exception as e:
+                res = {"time": {}, "checks": {}, "errors": {n: f"timing child failed: {e}" for n in names}}
+            res["skipped"] = skipped
+            res["memory"] = {}
+            if memory:
+                for name in names:
+                    if name in res["errors"]:
+                        continue
+                    try:
+                        res["memory"][name] = call(memory_case, group.key, T, sizes, name)
+                    except Exception as e:
+                        res["errors"][name] = f"memory: {e}"[:400]
+            for name, err in res["errors"].items():
+                failed.setdefault(name, f"failed at T={T}")
+                _log(f"  ! {group.key} {name} T={T}: {err}")
+            entry["results"][str(T)] = res
+            _log(_progress_line(group, T, res, time.perf_counter() - t0))
+            if out_json is not None:
+                out_json.write_text(json.dumps(results, indent=1))
+    results["meta"]["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    if out_json is not None:
+        out_json.write_text(json.dumps(results, indent=1))
+    return results
+
+
+def _progress_line(group: Group, T: int, res: dict, wall: float) -> str:
+    parts = []
+    for name, t in res["time"].items():
+        mem = res["memory"].get(name, {}).get("peak_mib")
+        chk = res["checks"].get(name)
+        ok = "" if chk is None else (" ok" if chk["output"]["ok"] else " MISMATCH")
+        parts.append(f"{name} {t['median_s'] * 1e3:.1f}ms" + (f"/{mem:.0f}MiB" if mem is not None else "") + ok)
+    return f"{group.key:22s} T={T:<5d} " + ", ".join(parts) + f"  [{wall:.0f}s]"

@@ -1,0 +1,316 @@
+"""Mamba's selective scan (S6), in pure PyTorch: the definition, a fast chunked form and one recurrent step.
+
+The recurrence, per batch row b, channel d and state n (tensors are batch-first)::
+
+    h_t = exp(delta_t[d] * A[d, n]) * h_{t-1} + delta_t[d] * B_t[n] * u_t[d]
+    y_t[d] = sum_n C_t[n] * h_t[d, n] + D[d] * u_t[d]          then  y *= silu(z)  if z is given
+
+- `u`, `delta`, `z`: `[B, T, Dm]`; `A`: `[Dm, N]` (real, negative); `D`: `[Dm]`.
+- `B`, `C`: `[B, T, N]`, or grouped `[B, T, G, N]` with `Dm % G == 0` (channel d reads group
+  `d // (Dm // G)`, as in mamba-ssm).
+- the state `h` is `[B, Dm, N]`; `initial_state` / `final_state` have that shape.
+- `delta_bias[Dm]` is added to `delta` and then `softplus` applied when `delta_softplus=True`
+  (mamba-ssm's `selective_scan_fn` semantics). A step with `delta = 0` is a no-op: that is how the
+  mixers make padded positions leave the state untouched.
+- Half-precision inputs are computed in float32; the output has the input's dtype and the final
+  state is float32 (float64 inputs stay float64 throughout).
+
+`selective_scan` is the training form. It never materialises the `[B, T, Dm, N]` states: the
+sequence is cut into chunks of `L` steps that are scanned *together* (a Python loop over the `L`
+positions of a chunk, each step one batch of small in-place ops over every chunk at once), then the
+chunk states are passed from chunk to chunk (a loop over chunks on `[B, Dm, N]`), then each chunk's
+outputs are corrected by its incoming state (`C_t . exp(A * cumsum(delta)) * h_in`; every exponent is
+<= 0, so nothing overflows). With `L ~ sqrt(T)` that is `O(sqrt(T))` Python steps instead of `T`.
+The backward pass is written by hand the same way (adjoint scan run in reverse, chunk states
+recomputed rather than stored), so memory stays at `O(B * T * Dm + B * T/L * Dm * N)` between
+forward and backward.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from polyformer.core.errors import DataError
+
+__all__ = ["selective_scan", "naive_selective_scan", "selective_scan_step"]
+
+# Largest [B, chunks, L, Dm, N] block of recomputed states the backward pass holds at once (elements).
+_BACKWARD_BLOCK_ELEMENTS = 1 << 24
+
+
+def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.float32 if dtype in (torch.bfloat16, torch.float16) else dtype
+
+
+def _auto_chunk(T: int) -> int:
+    """Chunk length for `T` steps: about `sqrt(2 T)` (balances the in-chunk and cross-chunk loops)."""
+    return max(1, min(T, math.ceil(math.sqrt(2 * T))))
+
+
+def _prepare(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, step=False):
+    """Check shapes; return float tensors in the accumulation dtype, B/C grouped `[..., G, N]`."""
+    name = "selective_scan_step" if step else "selective_scan"
+    lead = u.shape[:-1]  # (B, T) or (B,)
+    if u.dim() != (2 if step else 3):
+        want = "[B, Dm]" if step else "[B, T, Dm]"
+        raise DataError(f"{name}: u must be {want}, got {tuple(u.shape)}")
+    Dm = u.shape[-1]
+    if delta.shape != u.shape:
+        raise DataError(f"{name}: delta must have u's shape {tuple(u.shape)}, got {tuple(delta.shape)}")
+    if A.dim() != 2 or A.shape[0] != Dm:
+        raise DataError(f"{name}: A must be [Dm, N] = [{Dm}, N], got {tuple(A.shape)}")
+    N = A.shape[1]
+    if B.dim() == len(lead) + 1:
+        B = B.unsqueeze(-2)
+    if C.dim() == len(lead) + 1:
+        C = C.unsqueeze(-2)
+    G = B.shape[-2]
+    for t, nm in ((B, "B"), (C, "C")):
+        if tuple(t.shape) != (*lead, G, N):
+            raise DataError(
+                f"{name}: {nm} must be {[*lead, N]} or grouped {[*lead, 'G', N]} (N = A.shape[1]), got {tuple(t.shape)}"
+            )
+    if Dm % G:
+        raise DataError(f"{name}: Dm={Dm} channels cannot be split into G={G} groups of B/C")
+    if D is not None and tuple(D.shape) != (Dm,):
+        raise DataError(f"{name}: D must be [Dm] = [{Dm}], got {tuple(D.shape)}")
+    if z is not None and z.shape != u.shape:
+        raise DataError(f"{name}: z must have u's shape {tuple(u.shape)}, got {tuple(z.shape)}")
+    if delta_bias is not None and tuple(delta_bias.shape) != (Dm,):
+        raise DataError(f"{name}: delta_bias must be [Dm] = [{Dm}], got {tuple(delta_bias.shape)}")
+    if initial_state is not None and tuple(initial_state.shape) != (u.shape[0], Dm, N):
+        raise DataError(
+            f"{name}: the state must be [B, Dm, N] = {[u.shape[0], Dm, N]}, got {tuple(initial_state.shape)}"
+        )
+    ct = _acc_dtype(u.dtype)
+    delta = delta.to(ct)
+    if delta_bias is not None:
+        delta = delta + delta_bias.to(ct)
+    if delta_softplus:
+        delta = F.softplus(delta)
+    h0 = None if initial_state is None else initial_state.to(ct)
+    return u.to(ct), delta, A.to(ct), B.to(ct), C.to(ct), h0
+
+
+def _finish(y, u, D, z, out_dtype):
+    """`y + D u`, gated by `silu(z)`, in the accumulation dtype; cast to the output dtype."""
+    if D is not None:
+        y = y + u * D.to(y.dtype)
+    if z is not None:
+        y = y * F.silu(z.to(y.dtype))
+    return y.to(out_dtype)
+
+
+# ---------------------------------------------------------------------------------------------- reference
+
+
+def naive_selective_scan(
+    u, delta, A, B, C, D=None, z=None, *, delta_bias=None, delta_softplus=False,
+    initial_state=None, output_final_state=False, chunk_size=None,
+):  # fmt: skip
+    """The definition: a plain loop over time steps (slow; the reference every fast form is tested against).
+
+    Same arguments and results as `selective_scan` (`chunk_size` is accepted and ignored).
+    """
+    out_dtype = u.dtype
+    u, delta, A, B, C, h = _prepare(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state)
+    Bsz, T, Dm = u.shape
+    G, N = B.shape[-2:]
+    group = torch.arange(Dm, device=u.device) // (Dm // G)  # the B/C group of every channel
+    if h is None:
+        h = u.new_zeros(Bsz, Dm, N)
+    ys = []
+    for t in range(T):
+        B_t, C_t = B[:, t, group], C[:, t, group]  # [B, Dm, N]
+        h = torch.exp(delta[:, t, :, None] * A) * h + (delta[:, t] * u[:, t])[:, :, None] * B_t
+        ys.append((h * C_t).sum(-1))
+    y = torch.stack(ys, 1) if ys else u.new_zeros(Bsz, 0, Dm)
+    return _finish(y, u, D, z, out_dtype), (h if output_final_state else None)
+
+
+def selective_scan_step(
+    u_t, delta_t, A, B_t, C_t, D=None, z_t=None, state=None, *, delta_bias=None, delta_softplus=False
+):
+    """One recurrent step: `u_t, delta_t, z_t [B, Dm]`, `B_t, C_t [B, N] | [B, G, N]`, `state [B, Dm, N]`
+    (None for zeros) -> `(y_t [B, Dm], new_state [B, Dm, N])`."""
+    out_dtype = u_t.dtype
+    u_t, delta_t, A, B_t, C_t, h = _prepare(
+        u_t, delta_t, A, B_t, C_t, D, z_t, delta_bias, delta_softplus, state, step=True
+    )
+    Bsz, Dm = u_t.shape
+    G, N = B_t.shape[-2:]
+    if h is None:
+        h = u_t.new_zeros(Bsz, Dm, N)
+    h4 = h.view(Bsz, G, Dm // G, N)
+    dA = torch.exp(delta_t[..., None] * A).view(Bsz, G, Dm // G, N)
+    du = (delta_t * u_t).view(Bsz, G, Dm // G, 1)
+    h4 = dA * h4 + du * B_t[:, :, None, :]
+    y = (h4 @ C_t[..., None]).reshape(Bsz, Dm)
+    return _finish(y, u_t, D, z_t, out_dtype), h4.reshape(Bsz, Dm, N)
+
+
+# ---------------------------------------------------------------------------------------------- chunked
+
+
+class _ChunkScan(torch.autograd.Function):
+    """`y_t = C_t . h_t` and the final state for `T = nc * L` steps (no D / z; those are autograd ops).
+
+    Shapes inside: per-channel `[B, nc, L, G, Dg]`, B/C `[B, nc, L, G, N]`, states `[B, nc, G, Dg, N]`.
+    """
+
+    @staticmethod
+    def forward(ctx, u, delta, A, B, C, h0, L):
+        Bsz, T, Dm = u.shape
+        G, N = B.shape[-2:]
+        Dg, nc = Dm // G, T // L
+        d5 = delta.view(Bsz, nc, L, G, Dg)
+        du5 = (delta * u).view(Bsz, nc, L, G, Dg)
+        B5, C5 = B.view(Bsz, nc, L, G, N), C.view(Bsz, nc, L, G, N)
+        A3 = A.view(G, Dg, N)
+        # 1. every chunk from a zero state, all chunks at once
+        h = u.new_zeros(Bsz, nc, G, Dg, N)
+        a = torch.empty_like(h)
+        y5 = u.new_empty(Bsz, nc, L, G, Dg)
+        for l in range(L):
+            torch.mul(d5[:, :, l, :, :, None], A3, out=a)
+            h.mul_(a.exp_()).addcmul_(du5[:, :, l, :, :, None], B5[:, :, l, :, None, :])
+            y5[:, :, l] = (h @ C5[:, :, l, :, :, None]).squeeze(-1)
+        # 2. pass states across chunks: H_in[c + 1] = exp(A * sum(delta over chunk c)) * H_in[c] + h_end[c]
+        cd5 = d5.cumsum(2)
+        decay = torch.exp(cd5[:, :, -1, :, :, None] * A3)
+        h_in = torch.empty_like(h)
+        H = u.new_zeros(Bsz, G, Dg, N) if h0 is None else h0.view(Bsz, G, Dg, N)
+        for c in range(nc):
+            h_in[:, c] = H
+            H = torch.addcmul(h[:, c], decay[:, c], H)
+        # 3. add each chunk's incoming state to its outputs: y_t += C_t . (exp(A * cumsum(delta)_t) * H_in)
+        c0 = 0 if h0 is not None else 1
+        if c0 < nc:
+            hs = h_in[:, c0:]
+            e = torch.empty_like(hs)
+            for l in range(L):
+                torch.mul(cd5[:, c0:, l, :, :, None], A3, out=e)
+                e.exp_().mul_(hs)
+                y5[:, c0:, l] += (e @ C5[:, c0:, l, :, :, None]).squeeze(-1)
+        ctx.save_for_backward(u, delta, A, B, C, h_in)
+        ctx.L, ctx.has_h0 = L, h0 is not None
+        ctx.set_materialize_grads(False)
+        return y5.view(Bsz, T, Dm), H.reshape(Bsz, Dm, N)
+
+    @staticmethod
+    def backward(ctx, dy, dH):
+        u, delta, A, B, C, h_in = ctx.saved_tensors
+        L = ctx.L
+        Bsz, T, Dm = u.shape
+        G, N = B.shape[-2:]
+        Dg, nc = Dm // G, T // L
+        if dy is None:
+            dy = u.new_zeros(Bsz, T, Dm)
+        d5 = delta.view(Bsz, nc, L, G, Dg)
+        du5 = (delta * u).view(Bsz, nc, L, G, Dg)
+        dy5 = dy.contiguous().view(Bsz, nc, L, G, Dg)
+        B5, C5 = B.view(Bsz, nc, L, G, N), C.view(Bsz, nc, L, G, N)
+        A3 = A.view(G, Dg, N)
+
+        # 1. adjoint entering each chunk from the right, G_out[c] = dLoss/dh(last step of c) through later
+        #    steps: G_out[c - 1] = S[c] + decay[c] * G_out[c], with S[c] = sum_l E_l * (dy_l C_l) and
+        #    E_l = prod_{s <= l} a_s the in-chunk cumulative decay.
+        a = u.new_empty(Bsz, nc, G, Dg, N)
+        E = torch.ones_like(a)
+        S = torch.zeros_like(a)
+        for l in range(L):
+            torch.mul(d5[:, :, l, :, :, None], A3, out=a)
+            E.mul_(a.exp_())
+            S.addcmul_(E * dy5[:, :, l, :, :, None], C5[:, :, l, :, None, :])
+        g_out = torch.empty_like(S)
+        Gc = u.new_zeros(Bsz, G, Dg, N) if dH is None else dH.to(u.dtype).view(Bsz, G, Dg, N)
+        for c in reversed(range(nc)):
+            g_out[:, c] = Gc
+            Gc = torch.addcmul(S[:, c], E[:, c], Gc)  # E after the loop is the whole chunk's decay
+        dh0 = Gc.reshape(Bsz, Dm, N) if ctx.has_h0 else None
+        del S, E
+
+        # 2. per block of chunks: recompute the states, run the exact adjoint backwards, collect gradients
+        g_du = torch.empty_like(d5)  # dLoss / d(delta * u)
+        g_la = torch.empty_like(d5)  # sum_n dLoss / d(delta * A) * A
+        dB5, dC5 = torch.empty_like(B5), torch.empty_like(C5)
+        dA = torch.zeros(Bsz, G, Dg, N, dtype=u.dtype, device=u.device)
+        per_chunk = Bsz * L * Dm * N
+        step = max(1, min(nc, _BACKWARD_BLOCK_ELEMENTS // max(per_chunk, 1)))
+        for c_lo in range(0, nc, step):
+            cs = slice(c_lo, min(nc, c_lo + step))
+            _backward_block(
+                d5[:, cs], du5[:, cs], dy5[:, cs], B5[:, cs], C5[:, cs], A3, h_in[:, cs], g_out[:, cs],
+                g_du[:, cs], g_la[:, cs], dB5[:, cs], dC5[:, cs], dA,
+            )  # fmt: skip
+        g_du, g_la = g_du.view(Bsz, T, Dm), g_la.view(Bsz, T, Dm)
+        du_grad = g_du * delta
+        ddelta = g_la.addcmul_(g_du, u)
+        return du_grad, ddelta, dA.sum(0).view(Dm, N), dB5.view(B.shape), dC5.view(C.shape), dh0, None
+
+
+def _backward_block(d5, du5, dy5, B5, C5, A3, h_in, g_out, g_du, g_la, dB5, dC5, dA):
+    """Backward through a block of chunks, writing into the gradient views `g_du ... dC5` and adding to `dA`."""
+    Bsz, nb, L, G, Dg = d5.shape
+    N = A3.shape[-1]
+    hb = d5.new_empty(Bsz, nb, L, G, Dg, N)
+    a = d5.new_empty(Bsz, nb, G, Dg, N)
+    prev = h_in
+    for l in range(L):  # states of every step
+        torch.mul(d5[:, :, l, :, :, None], A3, out=a)
+        torch.mul(prev, a.exp_(), out=hb[:, :, l])
+        hb[:, :, l].addcmul_(du5[:, :, l, :, :, None], B5[:, :, l, :, None, :])
+        prev = hb[:, :, l]
+    g = g_out.clone()  # dLoss/dh_l, exact, built from the last step backwards
+    a_next = torch.empty_like(a)
+    t = torch.empty_like(a)
+    dA_blk = torch.zeros_like(a)
+    for l in reversed(range(L)):
+        if l < L - 1:
+            g.mul_(a_next)
+        g.addcmul_(dy5[:, :, l, :, :, None], C5[:, :, l, :, None, :])
+        h_l = hb[:, :, l]
+        h_prev = hb[:, :, l - 1] if l > 0 else h_in
+        dC5[:, :, l] = (dy5[:, :, l, :, None, :] @ h_l).squeeze(-2)
+        dB5[:, :, l] = (du5[:, :, l, :, None, :] @ g).squeeze(-2)
+        g_du[:, :, l] = (g @ B5[:, :, l, :, :, None]).squeeze(-1)
+        torch.mul(d5[:, :, l, :, :, None], A3, out=a)
+        a.exp_()
+        torch.mul(g, a, out=t).mul_(h_prev)  # dLoss / d(delta_l * A)
+        dA_blk.addcmul_(t, d5[:, :, l, :, :, None])
+        g_la[:, :, l] = t.mul_(A3).sum(-1)
+        a, a_next = a_next, a
+    dA += dA_blk.sum(1)
+
+
+def selective_scan(
+    u, delta, A, B, C, D=None, z=None, *, delta_bias=None, delta_softplus=False,
+    initial_state=None, output_final_state=False, chunk_size=None,
+):  # fmt: skip
+    """Selective scan (mamba-ssm's `selective_scan_fn`, batch-first), chunked for speed.
+
+    Returns `(y [B, T, Dm], final_state [B, Dm, N] | None)`; see the module docstring for shapes.
+    `chunk_size` is the chunk length L (default about `sqrt(2 T)`); any value gives the same result
+    and need not divide T (the tail is padded with no-op steps).
+    """
+    out_dtype = u.dtype
+    u, delta, A, B, C, h0 = _prepare(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state)
+    Bsz, T, Dm = u.shape
+    N = A.shape[1]
+    if T == 0:
+        final = h0 if h0 is not None else u.new_zeros(Bsz, Dm, N)
+        return _finish(u.new_zeros(Bsz, 0, Dm), u, D, z, out_dtype), (final if output_final_state else None)
+    L = _auto_chunk(T) if chunk_size is None else max(1, min(int(chunk_size), T))
+    pad = -T % L
+    uu, dd, BB, CC = u, delta, B, C
+    if pad:  # delta = 0 and u = 0: the padded steps leave the state as it is
+        uu, dd = F.pad(u, (0, 0, 0, pad)), F.pad(delta, (0, 0, 0, pad))
+        BB, CC = F.pad(B, (0, 0, 0, 0, 0, pad)), F.pad(C, (0, 0, 0, 0, 0, pad))
+    y, final = _ChunkScan.apply(
+        uu.contiguous(), dd.contiguous(), A.contiguous(), BB.contiguous(), CC.contiguous(),
+        None if h0 is None else h0.contiguous(), L,
+    )  # fmt: skip
+    return _finish(y[:, :T], u, D, z, out_dtype), (final if output_final_state else None)
