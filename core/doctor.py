@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
 import os
 import platform
 import sys
@@ -30,13 +31,18 @@ VERSIONED = {
 
 
 @functools.cache
-def package_imports(module: str) -> bool:
-    """True when `module` imports (an installed but broken package counts as absent)."""
+def package_status(module: str) -> str:
+    """"imports", "broken: <error>" or "missing"; on a machine without CUDA, where these kernels cannot run
+    (and importing fla alone takes tens of seconds), an installed package is reported as "installed"."""
+    if importlib.util.find_spec(module) is None:
+        return "missing"
+    if not torch.cuda.is_available():
+        return "installed"
     try:
         importlib.import_module(module)
-    except Exception:  # ImportError, or e.g. a triton built for another CUDA
-        return False
-    return True
+    except Exception as err:  # ImportError, or e.g. a triton built for another CUDA
+        return f"broken: {type(err).__name__}: {err}"
+    return "imports"
 
 
 def _version(dist: str) -> str | None:
@@ -69,7 +75,7 @@ def environment_report() -> dict:
         "devices": devices,
         "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
-        "accelerated": {name: package_imports(name) for name in ACCELERATED},
+        "accelerated": {name: package_status(name) for name in ACCELERATED},
     }
 
 
@@ -112,7 +118,7 @@ def backend_report() -> list[dict]:
     from polyformer.core.mixers import list_mixers
 
     cuda = torch.cuda.is_available()
-    accelerated = {name: package_imports(name) for name in ACCELERATED}
+    accelerated = {name: package_status(name) for name in ACCELERATED}
     rows = []
     for name in list_mixers():
         row = {
@@ -136,7 +142,7 @@ def print_doctor() -> None:
     for key, value in env.items():
         value = ", ".join(value) if isinstance(value, list) else value
         print(f"{key:<{width}}  {value if value is not None else '-'}")
-    print("accelerated packages: " + ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in accelerated.items()))
+    print("accelerated packages: " + ", ".join(f"{k} {v}" for k, v in accelerated.items()))
     print()
     rows = backend_report()
     name_w = max([5] + [len(r["mixer"]) for r in rows])

@@ -103,7 +103,8 @@ def rollout_eval(cfg: DictConfig) -> dict[str, Any]:
 def collect(cfg: DictConfig) -> dict[str, Any]:
     """`polyformer collect rl env=<id> flavour=<random|medium|expert|replay|all> [data.episodes=N]`."""
     from polyformer.rl.data import minari_io
-    from polyformer.rl.data.collect import FLAVOURS, collect as collect_one, data_root
+    from polyformer.rl.data.collect import FLAVOURS, data_root
+    from polyformer.rl.data.collect import collect as collect_one
 
     flavours = list(FLAVOURS) if str(cfg.flavour) == "all" else [f.strip() for f in str(cfg.flavour).split(",")]
     data = cfg.get("data") or {}

@@ -3,7 +3,6 @@
 from pathlib import Path
 
 from polyformer.core.training.app import DemoSpec, DomainSpec
-
 from polyformer.timeseries.models import MODELS
 
 DOMAIN = DomainSpec(

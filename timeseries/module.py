@@ -9,10 +9,10 @@ import lightning as L
 import numpy as np
 import pandas as pd
 import torch
-from polyformer.core.errors import DataError
-from polyformer.core.training.optim import build_optimization
 from torch.nn import functional as F
 
+from polyformer.core.errors import DataError
+from polyformer.core.training.optim import build_optimization
 from polyformer.timeseries.data.datamodule import check_variates
 from polyformer.timeseries.data.frame import DATE, future_dates, infer_step, read_frame
 from polyformer.timeseries.data.scaler import StandardScaler

@@ -46,8 +46,8 @@ def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 def _auto_chunk(T: int) -> int:
-    """Chunk length for `T` steps: about `sqrt(2 T)` (balances the in-chunk and cross-chunk loops)."""
-    return max(1, min(T, math.ceil(math.sqrt(2 * T))))
+    """Chunk length for `T` steps: about `sqrt(T / 2)`, at least 8 (balances the in-chunk and cross-chunk loops)."""
+    return max(1, min(T, max(8, math.ceil(math.sqrt(T / 2)))))
 
 
 def _prepare(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, step=False):
@@ -119,16 +119,17 @@ def naive_selective_scan(
     u, delta, A, B, C, h = _prepare(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state)
     Bsz, T, Dm = u.shape
     G, N = B.shape[-2:]
-    group = torch.arange(Dm, device=u.device) // (Dm // G)  # the B/C group of every channel
-    if h is None:
-        h = u.new_zeros(Bsz, Dm, N)
+    Dg = Dm // G  # channel d reads B/C group d // Dg
+    h = u.new_zeros(Bsz, G, Dg, N) if h is None else h.view(Bsz, G, Dg, N)
+    A = A.view(G, Dg, N)
     ys = []
-    for t in range(T):
-        B_t, C_t = B[:, t, group], C[:, t, group]  # [B, Dm, N]
-        h = torch.exp(delta[:, t, :, None] * A) * h + (delta[:, t] * u[:, t])[:, :, None] * B_t
-        ys.append((h * C_t).sum(-1))
+    # unbind: one backward node per input instead of a full-size zero gradient for every indexed step
+    for u_t, delta_t, B_t, C_t in zip(u.unbind(1), delta.unbind(1), B.unbind(1), C.unbind(1)):
+        delta_t, u_t = delta_t.view(Bsz, G, Dg, 1), u_t.view(Bsz, G, Dg, 1)
+        h = torch.exp(delta_t * A) * h + delta_t * u_t * B_t[:, :, None, :]
+        ys.append((h * C_t[:, :, None, :]).sum(-1).reshape(Bsz, Dm))
     y = torch.stack(ys, 1) if ys else u.new_zeros(Bsz, 0, Dm)
-    return _finish(y, u, D, z, out_dtype), (h if output_final_state else None)
+    return _finish(y, u, D, z, out_dtype), (h.reshape(Bsz, Dm, N) if output_final_state else None)
 
 
 def selective_scan_step(
@@ -158,7 +159,8 @@ def selective_scan_step(
 class _ChunkScan(torch.autograd.Function):
     """`y_t = C_t . h_t` and the final state for `T = nc * L` steps (no D / z; those are autograd ops).
 
-    Shapes inside: per-channel `[B, nc, L, G, Dg]`, B/C `[B, nc, L, G, N]`, states `[B, nc, G, Dg, N]`.
+    Inside, states are kept transposed, `[B, nc, G, N, Dg]` (channels innermost, so every elementwise
+    op runs over long contiguous rows); per-step views come from one `unbind` each.
     """
 
     @staticmethod
@@ -166,23 +168,25 @@ class _ChunkScan(torch.autograd.Function):
         Bsz, T, Dm = u.shape
         G, N = B.shape[-2:]
         Dg, nc = Dm // G, T // L
-        d5 = delta.view(Bsz, nc, L, G, Dg)
-        du5 = (delta * u).view(Bsz, nc, L, G, Dg)
-        B5, C5 = B.view(Bsz, nc, L, G, N), C.view(Bsz, nc, L, G, N)
-        A3 = A.view(G, Dg, N)
-        # 1. every chunk from a zero state, all chunks at once
-        h = u.new_zeros(Bsz, nc, G, Dg, N)
+        At = A.view(G, Dg, N).transpose(1, 2).contiguous()  # [G, N, Dg]
+        d5 = delta.view(Bsz, nc, L, G, 1, Dg)
+        du5 = (delta * u).view(Bsz, nc, L, G, 1, Dg)
+        B5, C5 = B.view(Bsz, nc, L, G, N, 1), C.view(Bsz, nc, L, G, 1, N)
+        d_s, du_s, B_s, C_s = d5.unbind(2), du5.unbind(2), B5.unbind(2), C5.unbind(2)
+        # 1. every chunk from a zero state, all chunks at once: L steps over [B, nc, G, N, Dg]
+        h = u.new_zeros(Bsz, nc, G, N, Dg)
         a = torch.empty_like(h)
-        y5 = u.new_empty(Bsz, nc, L, G, Dg)
+        ys = []
         for l in range(L):
-            torch.mul(d5[:, :, l, :, :, None], A3, out=a)
-            h.mul_(a.exp_()).addcmul_(du5[:, :, l, :, :, None], B5[:, :, l, :, None, :])
-            y5[:, :, l] = (h @ C5[:, :, l, :, :, None]).squeeze(-1)
+            torch.mul(d_s[l], At, out=a)
+            h.mul_(a.exp_()).addcmul_(du_s[l], B_s[l])
+            ys.append(C_s[l] @ h)  # [B, nc, G, 1, Dg]
+        y5 = torch.stack(ys, 2)  # [B, nc, L, G, 1, Dg]
         # 2. pass states across chunks: H_in[c + 1] = exp(A * sum(delta over chunk c)) * H_in[c] + h_end[c]
         cd5 = d5.cumsum(2)
-        decay = torch.exp(cd5[:, :, -1, :, :, None] * A3)
+        decay = torch.exp(cd5[:, :, -1] * At)
         h_in = torch.empty_like(h)
-        H = u.new_zeros(Bsz, G, Dg, N) if h0 is None else h0.view(Bsz, G, Dg, N)
+        H = u.new_zeros(Bsz, G, N, Dg) if h0 is None else h0.view(Bsz, G, Dg, N).transpose(-1, -2)
         for c in range(nc):
             h_in[:, c] = H
             H = torch.addcmul(h[:, c], decay[:, c], H)
@@ -191,99 +195,95 @@ class _ChunkScan(torch.autograd.Function):
         if c0 < nc:
             hs = h_in[:, c0:]
             e = torch.empty_like(hs)
-            for l in range(L):
-                torch.mul(cd5[:, c0:, l, :, :, None], A3, out=e)
-                e.exp_().mul_(hs)
-                y5[:, c0:, l] += (e @ C5[:, c0:, l, :, :, None]).squeeze(-1)
-        ctx.save_for_backward(u, delta, A, B, C, h_in)
+            corr = []
+            for l, cd_l in enumerate(cd5[:, c0:].unbind(2)):
+                torch.mul(cd_l, At, out=e)
+                corr.append(C_s[l][:, c0:] @ e.exp_().mul_(hs))
+            y5[:, c0:] += torch.stack(corr, 2)
+        ctx.save_for_backward(u, delta, At, B, C, h_in)
         ctx.L, ctx.has_h0 = L, h0 is not None
         ctx.set_materialize_grads(False)
-        return y5.view(Bsz, T, Dm), H.reshape(Bsz, Dm, N)
+        return y5.view(Bsz, T, Dm), H.transpose(-1, -2).reshape(Bsz, Dm, N)
 
     @staticmethod
     def backward(ctx, dy, dH):
-        u, delta, A, B, C, h_in = ctx.saved_tensors
+        u, delta, At, B, C, h_in = ctx.saved_tensors
         L = ctx.L
         Bsz, T, Dm = u.shape
         G, N = B.shape[-2:]
         Dg, nc = Dm // G, T // L
         if dy is None:
             dy = u.new_zeros(Bsz, T, Dm)
-        d5 = delta.view(Bsz, nc, L, G, Dg)
-        du5 = (delta * u).view(Bsz, nc, L, G, Dg)
-        dy5 = dy.contiguous().view(Bsz, nc, L, G, Dg)
-        B5, C5 = B.view(Bsz, nc, L, G, N), C.view(Bsz, nc, L, G, N)
-        A3 = A.view(G, Dg, N)
-
-        # 1. adjoint entering each chunk from the right, G_out[c] = dLoss/dh(last step of c) through later
-        #    steps: G_out[c - 1] = S[c] + decay[c] * G_out[c], with S[c] = sum_l E_l * (dy_l C_l) and
-        #    E_l = prod_{s <= l} a_s the in-chunk cumulative decay.
-        a = u.new_empty(Bsz, nc, G, Dg, N)
-        E = torch.ones_like(a)
-        S = torch.zeros_like(a)
-        for l in range(L):
-            torch.mul(d5[:, :, l, :, :, None], A3, out=a)
-            E.mul_(a.exp_())
-            S.addcmul_(E * dy5[:, :, l, :, :, None], C5[:, :, l, :, None, :])
-        g_out = torch.empty_like(S)
-        Gc = u.new_zeros(Bsz, G, Dg, N) if dH is None else dH.to(u.dtype).view(Bsz, G, Dg, N)
-        for c in reversed(range(nc)):
-            g_out[:, c] = Gc
-            Gc = torch.addcmul(S[:, c], E[:, c], Gc)  # E after the loop is the whole chunk's decay
-        dh0 = Gc.reshape(Bsz, Dm, N) if ctx.has_h0 else None
-        del S, E
-
-        # 2. per block of chunks: recompute the states, run the exact adjoint backwards, collect gradients
-        g_du = torch.empty_like(d5)  # dLoss / d(delta * u)
-        g_la = torch.empty_like(d5)  # sum_n dLoss / d(delta * A) * A
-        dB5, dC5 = torch.empty_like(B5), torch.empty_like(C5)
-        dA = torch.zeros(Bsz, G, Dg, N, dtype=u.dtype, device=u.device)
+        views = (
+            delta.view(Bsz, nc, L, G, 1, Dg),
+            (delta * u).view(Bsz, nc, L, G, 1, Dg),
+            dy.contiguous().view(Bsz, nc, L, G, 1, Dg),
+            B.view(Bsz, nc, L, G, N, 1),
+            C.view(Bsz, nc, L, G, N, 1),
+        )
+        # dLoss/dh at the last step of the chunks after the current block (starts from the final state's grad)
+        g_next = u.new_zeros(Bsz, G, N, Dg) if dH is None else dH.to(u.dtype).view(Bsz, G, Dg, N).transpose(-1, -2)
         per_chunk = Bsz * L * Dm * N
         step = max(1, min(nc, _BACKWARD_BLOCK_ELEMENTS // max(per_chunk, 1)))
-        for c_lo in range(0, nc, step):
-            cs = slice(c_lo, min(nc, c_lo + step))
-            _backward_block(
-                d5[:, cs], du5[:, cs], dy5[:, cs], B5[:, cs], C5[:, cs], A3, h_in[:, cs], g_out[:, cs],
-                g_du[:, cs], g_la[:, cs], dB5[:, cs], dC5[:, cs], dA,
-            )  # fmt: skip
+        parts, dA = [], torch.zeros_like(At)
+        for c_hi in range(nc, 0, -step):  # blocks of chunks, last block first
+            cs = slice(max(0, c_hi - step), c_hi)
+            grads, g_next = _backward_block(*(v[:, cs] for v in views), At, h_in[:, cs], g_next)
+            dA += grads[-1]
+            parts.append(grads[:-1])
+        g_du, g_la, dB, dC = (torch.cat(p[::-1], 1) for p in zip(*parts))
         g_du, g_la = g_du.view(Bsz, T, Dm), g_la.view(Bsz, T, Dm)
         du_grad = g_du * delta
         ddelta = g_la.addcmul_(g_du, u)
-        return du_grad, ddelta, dA.sum(0).view(Dm, N), dB5.view(B.shape), dC5.view(C.shape), dh0, None
+        dA = dA.transpose(1, 2).reshape(Dm, N)
+        dh0 = g_next.transpose(-1, -2).reshape(Bsz, Dm, N) if ctx.has_h0 else None
+        return du_grad, ddelta, dA, dB.view(B.shape), dC.view(C.shape), dh0, None
 
 
-def _backward_block(d5, du5, dy5, B5, C5, A3, h_in, g_out, g_du, g_la, dB5, dC5, dA):
-    """Backward through a block of chunks, writing into the gradient views `g_du ... dC5` and adding to `dA`."""
-    Bsz, nb, L, G, Dg = d5.shape
-    N = A3.shape[-1]
-    hb = d5.new_empty(Bsz, nb, L, G, Dg, N)
-    a = d5.new_empty(Bsz, nb, G, Dg, N)
+def _backward_block(d5, du5, dy5, B5, C5, At, h_in, g_next):
+    """Backward through a block of chunks given dLoss/dh at its last step from later steps (`g_next`).
+
+    Returns `(g_du, g_la, dB, dC, dA)` for the block (g_du = dLoss/d(delta u), g_la = sum_n dLoss/d(delta A) A)
+    and dLoss/dh entering the block.
+    """
+    Bsz, nb, L, G, _, Dg = d5.shape
+    N = At.shape[1]
+    d_s, du_s, dy_s, B_s, C_s = (t.unbind(2) for t in (d5, du5, dy5, B5, C5))
+    # forward again: decays a_l and states h_l of every step (the block's only [.., L, N, Dg] buffers),
+    # and S = sum_l E_l * (dy_l C_l), E_l = prod_{s <= l} a_s: what the block's outputs send to its first state
+    ab = d5.new_empty(Bsz, nb, L, G, N, Dg)
+    hb = torch.empty_like(ab)
+    a_s, h_s = ab.unbind(2), hb.unbind(2)
+    E, S, tmp = (d5.new_empty(Bsz, nb, G, N, Dg) for _ in range(3))
+    S.zero_()
     prev = h_in
-    for l in range(L):  # states of every step
-        torch.mul(d5[:, :, l, :, :, None], A3, out=a)
-        torch.mul(prev, a.exp_(), out=hb[:, :, l])
-        hb[:, :, l].addcmul_(du5[:, :, l, :, :, None], B5[:, :, l, :, None, :])
-        prev = hb[:, :, l]
-    g = g_out.clone()  # dLoss/dh_l, exact, built from the last step backwards
-    a_next = torch.empty_like(a)
-    t = torch.empty_like(a)
-    dA_blk = torch.zeros_like(a)
+    for l in range(L):
+        torch.mul(d_s[l], At, out=a_s[l]).exp_()
+        torch.mul(prev, a_s[l], out=h_s[l]).addcmul_(du_s[l], B_s[l])
+        prev = h_s[l]
+        E.copy_(a_s[l]) if l == 0 else E.mul_(a_s[l])
+        S.addcmul_(torch.mul(E, dy_s[l], out=tmp), C_s[l])
+    # dLoss/dh at each chunk's last step from later chunks: g_out[c] = S[c + 1] + E[c + 1] * g_out[c + 1]
+    g_out = torch.empty_like(S)
+    for c in reversed(range(nb)):
+        g_out[:, c] = g_next
+        g_next = torch.addcmul(S[:, c], E[:, c], g_next)
+    # the adjoint scan, last step first, with every gradient read off as it passes
+    g = g_out
+    dA = torch.zeros_like(E)
+    g_du, g_la, dB, dC = [], [], [], []
     for l in reversed(range(L)):
         if l < L - 1:
-            g.mul_(a_next)
-        g.addcmul_(dy5[:, :, l, :, :, None], C5[:, :, l, :, None, :])
-        h_l = hb[:, :, l]
-        h_prev = hb[:, :, l - 1] if l > 0 else h_in
-        dC5[:, :, l] = (dy5[:, :, l, :, None, :] @ h_l).squeeze(-2)
-        dB5[:, :, l] = (du5[:, :, l, :, None, :] @ g).squeeze(-2)
-        g_du[:, :, l] = (g @ B5[:, :, l, :, :, None]).squeeze(-1)
-        torch.mul(d5[:, :, l, :, :, None], A3, out=a)
-        a.exp_()
-        torch.mul(g, a, out=t).mul_(h_prev)  # dLoss / d(delta_l * A)
-        dA_blk.addcmul_(t, d5[:, :, l, :, :, None])
-        g_la[:, :, l] = t.mul_(A3).sum(-1)
-        a, a_next = a_next, a
-    dA += dA_blk.sum(1)
+            g.mul_(a_s[l + 1])
+        g.addcmul_(dy_s[l], C_s[l])
+        dC.append(h_s[l] @ dy_s[l].transpose(-1, -2))  # [.., N, 1]
+        dB.append(g @ du_s[l].transpose(-1, -2))  # [.., N, 1]
+        g_du.append(B_s[l].transpose(-1, -2) @ g)  # [.., 1, Dg]
+        t = torch.mul(g, a_s[l], out=tmp).mul_(h_s[l - 1] if l > 0 else h_in)  # dLoss / d(delta_l A)
+        dA.addcmul_(t, d_s[l])
+        g_la.append(t.mul_(At).sum(-2, keepdim=True))
+    grads = [torch.stack(x[::-1], 2) for x in (g_du, g_la, dB, dC)]
+    return (*grads, dA.sum((0, 1))), g_next
 
 
 def selective_scan(
@@ -293,7 +293,7 @@ def selective_scan(
     """Selective scan (mamba-ssm's `selective_scan_fn`, batch-first), chunked for speed.
 
     Returns `(y [B, T, Dm], final_state [B, Dm, N] | None)`; see the module docstring for shapes.
-    `chunk_size` is the chunk length L (default about `sqrt(2 T)`); any value gives the same result
+    `chunk_size` is the chunk length L (default about `sqrt(T / 2)`); any value gives the same result
     and need not divide T (the tail is padded with no-op steps).
     """
     out_dtype = u.dtype

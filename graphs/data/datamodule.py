@@ -11,7 +11,7 @@ import lightning as L
 from torch_geometric.data import Data
 from torch_geometric.loader import DataLoader
 
-from polyformer.core.errors import ConfigError, DataError
+from polyformer.core.errors import ConfigError
 from polyformer.graphs.data import sources as S
 from polyformer.graphs.data.cache import SPLITS, GraphSet, load_or_build
 from polyformer.graphs.data.checks import TASKS, check_graphs, fill_node_features, task_level

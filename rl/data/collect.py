@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 
 from polyformer.core.errors import ConfigError
-from polyformer.rl.data import minari_io
 from polyformer.rl.data.envs import EnvInfo, embedded_env
 from polyformer.rl.data.episodes import Episode, OfflineData
 from polyformer.rl.data.policies import NoisyExpert, Policy, RandomPolicy, make_expert
@@ -168,6 +167,8 @@ def collect(env: str, flavour: str, data_dir: str | Path, *, episodes: int | Non
     Read it back with `polyformer.rl.data.minari_io.read_minari(id, root=data_root(data_dir))`, or
     with `minari.load_dataset(id)` after `export MINARI_DATASETS_PATH=<data_dir>/rl/minari`.
     """
+    from polyformer.rl.data import minari_io
+
     spec = recipe(env, flavour, episodes, seed, num_envs, medium_epsilon)
     ds_id = dataset_id(spec)
     root = data_root(data_dir)

@@ -1,7 +1,5 @@
 """The mixer contract, checked for every registered mixer (whatever `list_mixers()` holds when this runs)."""
 
-import time
-
 import pytest
 import torch
 
@@ -128,17 +126,18 @@ def test_torch_compile_block_forward_backward(name):
     assert all(p.grad is not None for p in block.parameters())
 
 
-@pytest.mark.parametrize("name", compile_names())
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=[pytest.mark.slow] if n != "attention" else []) for n in compile_names()]
+)
 def test_dynamo_captures_block(name):
-    """Dynamo tracing + AOT autograd (no codegen) of a Block, forward and backward: fast graph-capture check."""
+    """Dynamo tracing + AOT autograd (no codegen) of a Block, forward and backward: a graph-capture check
+    (~10 s for attention on a loaded 2-core machine; chunked linear mixers unroll and take longer)."""
     torch._dynamo.reset()
     block = Block(DIM, name, hints=HINTS)
     x = x_of(t=8, dtype=torch.float32)
-    start = time.time()
     y = torch.compile(block, backend="aot_eager")(x)[0]
     y.square().mean().backward()
     torch.testing.assert_close(y, block(x)[0], rtol=1e-5, atol=1e-5)
-    assert time.time() - start < 60
 
 
 def test_doctor_reports_every_mixer():

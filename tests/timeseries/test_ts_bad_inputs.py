@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from polyformer.core.errors import ConfigError, DataError
 from ts_helpers import make_frame
 
+from polyformer.core.errors import ConfigError, DataError
 from polyformer.timeseries import ForecastModule
 from polyformer.timeseries.data import ForecastDataModule, read_frame
 

@@ -139,3 +139,22 @@ def test_embedded_datamodule_defaults(tmp_path):
     spec = dm.data_spec()
     assert spec["enc_in"] == 15 and spec["variates"][-1] == "greensboro_DryBulb" and spec["n_marks"] == 4
     assert len(dm.datasets["train"]) == int(8760 * 0.7) - 96 - 96 + 1
+
+
+@pytest.mark.parametrize("preset", ["etth1", "etth2", "ettm1", "ettm2", "ecl", "traffic", "weather"])
+def test_paper_presets_compose_with_the_reference_settings(tmp_path, preset):
+    from helpers import compose, domain_conf
+    from hydra.utils import instantiate
+
+    cfg = compose(domain_conf("timeseries"), [f"experiment=itransformer_{preset}", "data.pred_len=336"], tmp_path)
+    assert cfg.data.seq_len == 96 and cfg.data.pred_len == 336 and cfg.model.name == "itransformer"
+    assert cfg.optim.name == "adam" and cfg.optim.scheduler.name == "exponential" and cfg.trainer.max_epochs == 10
+    assert cfg.data.split == ("ett" if preset.startswith("ett") else "ratio")
+    assert str(cfg.data.path).startswith(str(tmp_path / "dataset"))
+    if preset == "etth1":
+        path = tmp_path / "ETTh1.csv"
+        make_frame(17420).to_csv(path, index=False)
+        data = {**cfg.data, "path": str(path)}
+        dm = instantiate(data, _convert_="all")
+        dm.setup("fit")
+        assert dm.ranges == {"train": (0, 8640), "val": (8544, 11520), "test": (11424, 14400)}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from polyformer.core.errors import ConfigError
 from polyformer.core.mixers import list_mixers
-
 from polyformer.timeseries.models import MODELS
 from polyformer.timeseries.models.dlinear import moving_average
 

@@ -12,6 +12,7 @@ import torch
 from helpers import compose, domain_conf, run_cli
 from ts_helpers import make_frame, tiny_overrides
 
+from polyformer.core.errors import DataError
 from polyformer.core.training import runner
 from polyformer.timeseries import ForecastModule, ITransformer
 from polyformer.timeseries.data import ForecastDataModule
@@ -84,6 +85,15 @@ def test_predict_writes_future_timestamps_for_a_new_csv(trained, tmp_path):
     assert out["date"].iloc[0] == pd.Timestamp("2023-06-01") + pd.Timedelta(hours=100)
     direct = ITransformer.load_from_checkpoint(ckpt).forecast(pd.read_csv(new))
     assert np.allclose(out["OT"].to_numpy(), direct["OT"].to_numpy(), atol=1e-4)
+
+
+def test_eval_refuses_data_with_other_variates(trained, tmp_path):
+    _, _, ckpt = trained
+    other = tmp_path / "other.csv"
+    make_frame(400).rename(columns={"temp": "humidity"}).to_csv(other, index=False)
+    ecfg = compose(CONF, ["task=eval", f"ckpt_path={ckpt}", f"data.path={other}", "logger=none"], tmp_path)
+    with pytest.raises(DataError, match=r"trained on 3 variates.*missing \['temp'\]"):
+        runner.evaluate(ecfg)
 
 
 def test_resume_continues_from_last(tmp_path, tiny_csv):

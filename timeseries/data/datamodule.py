@@ -9,9 +9,9 @@ from typing import Any
 import lightning as L
 import numpy as np
 import pandas as pd
-from polyformer.core.errors import ConfigError, DataError
 from torch.utils.data import DataLoader
 
+from polyformer.core.errors import ConfigError, DataError
 from polyformer.timeseries.data.frame import DATE, future_dates, infer_step, read_frame, rows_per_day
 from polyformer.timeseries.data.scaler import StandardScaler
 from polyformer.timeseries.data.splits import borders, check_window_fits

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from polyformer.core.errors import DataError
 
 DATE = "date"

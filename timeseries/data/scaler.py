@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
+
 from polyformer.core.errors import CheckpointError
 
 

@@ -22,6 +22,7 @@ import re
 
 import numpy as np
 import pandas as pd
+
 from polyformer.core.errors import ConfigError
 
 

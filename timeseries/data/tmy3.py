@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
+
 from polyformer.core.errors import ConfigError, DataError
 
 RECIPE_VERSION = 1

@@ -6,7 +6,6 @@ are passed by `ForecastModule` as registry hints.
 """
 
 from polyformer.core.registry import Registry
-
 from polyformer.timeseries.models.dlinear import DLinearNet
 from polyformer.timeseries.models.itransformer import ITransformerNet
 from polyformer.timeseries.models.naive import PersistenceNet, SeasonalNaiveNet

@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 
 import torch
+from torch import nn
+
 from polyformer.core.errors import ConfigError
 from polyformer.core.mixers import Attention
-from torch import nn
 
 
 def attention_weights(mixer: Attention, x: torch.Tensor) -> torch.Tensor:

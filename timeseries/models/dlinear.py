@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import torch
-from polyformer.core.errors import ConfigError
 from torch import nn
 from torch.nn import functional as F
+
+from polyformer.core.errors import ConfigError
 
 
 def moving_average(x: torch.Tensor, kernel: int) -> torch.Tensor:

@@ -15,9 +15,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch import nn
+
 from polyformer.core.errors import ConfigError
 from polyformer.core.mixers import build_mixer
-from torch import nn
 
 ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "silu": nn.SiLU}
 

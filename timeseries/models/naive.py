@@ -8,8 +8,9 @@ predict commands and checkpoints as the learned models.
 from __future__ import annotations
 
 import torch
-from polyformer.core.errors import ConfigError
 from torch import nn
+
+from polyformer.core.errors import ConfigError
 
 
 class PersistenceNet(nn.Module):

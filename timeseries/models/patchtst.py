@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from polyformer.core.errors import ConfigError
 from torch import nn
 
+from polyformer.core.errors import ConfigError
 from polyformer.timeseries.models.encoder import Encoder
 from polyformer.timeseries.models.norm import denormalize, normalize
 
