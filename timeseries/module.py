@@ -75,8 +75,8 @@ class ForecastModule(L.LightningModule):
         return build_optimization(self, self.hparams.optim)
 
     def on_fit_start(self) -> None:
-        if not self.trainable:
-            self.trainer.fit_loop.max_epochs = min(self.trainer.fit_loop.max_epochs or 1, 1)
+        if not self.trainable and self.trainer.fit_loop.max_epochs != 0:
+            self.trainer.fit_loop.max_epochs = 1  # nothing to learn: one epoch, so validation and checkpoints run
 
     def training_step(self, batch, batch_idx):
         if not self.trainable:

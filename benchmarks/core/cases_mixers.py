@@ -8,11 +8,10 @@ mambapy's MambaBlock (parallel scan), transformers' MambaMixer / Mamba2Mixer tor
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from benchmarks.core.common import OURS, PEER, REFERENCE, Built, Group, Impl, Sizes, leaf, seeded
 from benchmarks.core.cases_ops import NAIVE_MAX_T
+from benchmarks.core.common import OURS, PEER, REFERENCE, Built, Group, Impl, Sizes, leaf, seeded
 
 MIXER_KW = {  # our mixers at the benchmark's width (defaults otherwise)
     "attention": {},
@@ -180,4 +179,4 @@ MIXER_GROUPS = (
     ),
 )  # fmt: skip
 
-__all__ = ["MIXER_GROUPS", "PlainSoftmaxAttention", "F"]
+

@@ -119,7 +119,7 @@ def targets(results: dict) -> tuple[str, dict]:
     # 2. at the longest T: linear mixers vs softmax attention (SDPA and plain softmax), time and memory
     Tmax = str(max(results["Ts"]))
     att = G.get("mixer:attention", {}).get("results", {}).get(Tmax)
-    for key, e in G.items():
+    for e in G.values():
         if e["kind"] != "mixer" or not e["linear"]:
             continue
         res = e["results"].get(Tmax)

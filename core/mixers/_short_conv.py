@@ -24,7 +24,9 @@ class ShortConvolution(nn.Module):
     def __init__(self, dim: int, kernel_size: int = 4, activation: str | None = "silu", bias: bool = False):
         super().__init__()
         if activation not in ACTIVATIONS:
-            raise ConfigError(f"ShortConvolution activation must be one of {list(ACTIVATIONS)}, got '{activation}'")
+            raise ConfigError(
+                f"ShortConvolution activation must be one of {list(ACTIVATIONS)}, got '{activation}'"
+            )
         if kernel_size < 1:
             raise ConfigError(f"ShortConvolution kernel_size must be >= 1, got {kernel_size}")
         self.dim, self.kernel_size, self.activation = dim, kernel_size, activation

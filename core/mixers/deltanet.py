@@ -28,8 +28,12 @@ from polyformer.core.ops._linear_common import (
     pick_backend,
     step_needs_causal,
 )
-from polyformer.core.ops.delta_rule import delta_rule_step, gated_delta_rule, gated_delta_rule_step
-from polyformer.core.ops.delta_rule import delta_rule as delta_rule_op
+from polyformer.core.ops.delta_rule import (
+    delta_rule,
+    delta_rule_step,
+    gated_delta_rule,
+    gated_delta_rule_step,
+)
 
 
 @register_mixer("deltanet")
@@ -89,7 +93,9 @@ class DeltaNetMixer(TokenMixer):
         if self.conv is None:
             qkv = F.silu(qkv)
         else:
-            qkv, conv_cache = self.conv.step(qkv, conv_cache) if step else self.conv(qkv, mask, conv_cache, want_cache)
+            qkv, conv_cache = (
+                self.conv.step(qkv, conv_cache) if step else self.conv(qkv, mask, conv_cache, want_cache)
+            )
         B, T, H = x.shape[0], x.shape[1], self.num_heads
         q, k, v = qkv.split([self.key_dim, self.key_dim, self.value_dim], -1)
         q = F.normalize(q.reshape(B, T, H, self.head_k), dim=-1)
@@ -109,15 +115,16 @@ class DeltaNetMixer(TokenMixer):
     def _scan(self, q, k, v, beta, g, initial_state=None, want_state=False):
         self.backend = pick_backend(self.requested_backend, q)
         recurrent = self.mode == "recurrent"
-        opts = dict(initial_state=initial_state, output_final_state=want_state)
         if self.backend == "fla":
             kind = "fused_recurrent" if recurrent else "chunk"
+            opts = dict(q=q, k=k, v=v, beta=beta, initial_state=initial_state, output_final_state=want_state)
             if g is None:
-                return fla_call(f"delta_rule.{kind}_delta_rule", q, k, v, beta, **opts)
-            return fla_call(f"gated_delta_rule.{kind}_gated_delta_rule", q, k, v, g, beta, **opts)
-        opts.update(chunk_size=self.chunk_size, mode="recurrent" if recurrent else "chunk")
+                return fla_call(f"delta_rule.{kind}_delta_rule", **opts)
+            return fla_call(f"gated_delta_rule.{kind}_gated_delta_rule", g=g, **opts)
+        opts = dict(initial_state=initial_state, output_final_state=want_state, chunk_size=self.chunk_size)
+        opts["mode"] = "recurrent" if recurrent else "chunk"
         if g is None:
-            return delta_rule_op(q, k, v, beta, **opts)
+            return delta_rule(q, k, v, beta, **opts)
         return gated_delta_rule(q, k, v, g, beta, **opts)
 
     def _output(self, o, x):
@@ -152,7 +159,9 @@ class DeltaNetMixer(TokenMixer):
     def init_state(self, batch, device=None, dtype=None):
         device = device or self.o_proj.weight.device
         dtype = dtype or self.o_proj.weight.dtype
-        S = torch.zeros(batch, self.num_heads, self.head_k, self.head_v, device=device, dtype=acc_dtype(dtype))
+        S = torch.zeros(
+            batch, self.num_heads, self.head_k, self.head_v, device=device, dtype=acc_dtype(dtype)
+        )
         conv = None if self.conv is None else self.conv.init_cache(batch, device, dtype)
         return {"S": S, "conv": conv}
 

@@ -67,7 +67,8 @@ class GLAMixer(TokenMixer):
         self.k_proj = nn.Linear(dim, self.key_dim, bias=False)
         self.v_proj = nn.Linear(dim, self.value_dim, bias=False)
         self.gk_proj = nn.Sequential(
-            nn.Linear(dim, gate_low_rank_dim, bias=False), nn.Linear(gate_low_rank_dim, self.key_dim, bias=True)
+            nn.Linear(dim, gate_low_rank_dim, bias=False),
+            nn.Linear(gate_low_rank_dim, self.key_dim, bias=True),
         )
         self.g_proj = nn.Linear(dim, self.value_dim, bias=False) if use_output_gate else None
         self.conv = ShortConvolution(2 * self.key_dim + self.value_dim, conv_size) if use_short_conv else None
@@ -78,7 +79,9 @@ class GLAMixer(TokenMixer):
         """q, k, v `[B, T, H, D]` and log decay gk `[B, T, H, Dk]`; padded positions become no-ops."""
         qkv = torch.cat([self.q_proj(x), self.k_proj(x), self.v_proj(x)], -1)
         if self.conv is not None:
-            qkv, conv_cache = self.conv.step(qkv, conv_cache) if step else self.conv(qkv, mask, conv_cache, want_cache)
+            qkv, conv_cache = (
+                self.conv.step(qkv, conv_cache) if step else self.conv(qkv, mask, conv_cache, want_cache)
+            )
         q, k, v = qkv.split([self.key_dim, self.key_dim, self.value_dim], -1)
         gk = F.logsigmoid(self.gk_proj(x).to(acc_dtype(x.dtype))) / self.gate_logit_normalizer
         if self.clamp_min is not None:
@@ -94,11 +97,20 @@ class GLAMixer(TokenMixer):
         self.backend = pick_backend(self.requested_backend, q)
         recurrent = self.mode == "recurrent"
         if self.backend == "fla":
-            name = "gla.fused_recurrent_gla" if recurrent else "gla.chunk_gla"
-            return fla_call(name, q, k, v, gk, initial_state=initial_state, output_final_state=want_state)
+            opts = dict(q=q, k=k, v=v, initial_state=initial_state, output_final_state=want_state)
+            if recurrent:
+                return fla_call("gla.fused_recurrent_gla", gk=gk, **opts)
+            return fla_call("gla.chunk_gla", g=gk, **opts)
         mode = "recurrent" if recurrent else "chunk"
         return gla(
-            q, k, v, gk, initial_state=initial_state, output_final_state=want_state, chunk_size=self.chunk_size, mode=mode
+            q,
+            k,
+            v,
+            gk,
+            initial_state=initial_state,
+            output_final_state=want_state,
+            chunk_size=self.chunk_size,
+            mode=mode,
         )
 
     def _output(self, o, x):
@@ -129,6 +141,8 @@ class GLAMixer(TokenMixer):
     def init_state(self, batch, device=None, dtype=None):
         device = device or self.o_proj.weight.device
         dtype = dtype or self.o_proj.weight.dtype
-        S = torch.zeros(batch, self.num_heads, self.head_k, self.head_v, device=device, dtype=acc_dtype(dtype))
+        S = torch.zeros(
+            batch, self.num_heads, self.head_k, self.head_v, device=device, dtype=acc_dtype(dtype)
+        )
         conv = None if self.conv is None else self.conv.init_cache(batch, device, dtype)
         return {"S": S, "conv": conv}

@@ -97,20 +97,25 @@ def causal_conv(x, weight, bias, mask=None, cache=None, want_cache=False):
     inputs before `x` (zeros when None). Returns `(y[B, T, C], new cache | None)`.
 
     Padded inputs (mask False) are zeroed; with right padding the new cache is the window that ends at
-    each sequence's last valid token.
+    each sequence's last valid token. Computed as K shifted multiply-adds in the `[B, T, C]` layout
+    (faster on CPU than a grouped conv1d, and the same for every dtype).
     """
     Bsz, T, Ch = x.shape
     K = weight.shape[-1]
     if mask is not None:
         x = torch.where(mask[..., None], x, torch.zeros((), dtype=x.dtype, device=x.device))
-    prefix = x.new_zeros(Bsz, Ch, K - 1) if cache is None else cache.to(x.dtype)
-    xp = torch.cat([prefix, x.transpose(1, 2)], -1)  # [B, C, K - 1 + T]
-    y = F.silu(F.conv1d(xp, weight.to(x.dtype), None if bias is None else bias.to(x.dtype), groups=Ch))
+    prefix = x.new_zeros(Bsz, K - 1, Ch) if cache is None else cache.to(x.dtype).transpose(1, 2)
+    xp = torch.cat([prefix, x], 1)  # [B, K - 1 + T, C]
+    w = weight[:, 0].to(x.dtype).t()  # [K, C]
+    y = xp[:, :T] * w[0] if bias is None else torch.addcmul(bias.to(x.dtype), xp[:, :T], w[0])
+    for k in range(1, K):
+        y = y.addcmul_(xp[:, k : k + T], w[k])
+    y = F.silu(y)
     if not want_cache:
-        return y.transpose(1, 2), None
+        return y, None
     end = torch.full((Bsz,), T, device=x.device) if mask is None else mask.long().sum(1)
-    idx = end[:, None] + torch.arange(K - 1, device=x.device)  # padded positions end .. end + K - 2
-    return y.transpose(1, 2), xp.gather(-1, idx[:, None, :].expand(Bsz, Ch, K - 1))
+    idx = end[:, None] + torch.arange(K - 1, device=x.device)  # rows end .. end + K - 2 of xp
+    return y, xp.gather(1, idx[:, :, None].expand(Bsz, K - 1, Ch)).transpose(1, 2)
 
 
 def conv_step(x_t, weight, bias, cache):

@@ -104,7 +104,9 @@ class RetentionMixer(TokenMixer):
         recurrent = self.mode == "recurrent"
         if self.backend == "fla":
             name = "simple_gla.fused_recurrent_simple_gla" if recurrent else "simple_gla.chunk_simple_gla"
-            return fla_call(name, q, k, v, g, initial_state=initial_state, output_final_state=want_state)
+            return fla_call(
+                name, q=q, k=k, v=v, g=g, initial_state=initial_state, output_final_state=want_state
+            )
         return retention(
             q, k, v, g.exp(), initial_state=initial_state, output_final_state=want_state,
             chunk_size=self.chunk_size, mode="recurrent" if recurrent else "chunk",
@@ -143,5 +145,7 @@ class RetentionMixer(TokenMixer):
     def init_state(self, batch, device=None, dtype=None):
         device = device or self.o_proj.weight.device
         dtype = dtype or self.o_proj.weight.dtype
-        S = torch.zeros(batch, self.num_heads, self.head_k, self.head_v, device=device, dtype=acc_dtype(dtype))
+        S = torch.zeros(
+            batch, self.num_heads, self.head_k, self.head_v, device=device, dtype=acc_dtype(dtype)
+        )
         return {"S": S, "pos": torch.zeros(batch, dtype=torch.long, device=device)}

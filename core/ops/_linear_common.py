@@ -104,7 +104,9 @@ def check_backend(backend: str) -> str:
     if backend not in BACKENDS:
         raise ConfigError(f"mixer backend must be one of {BACKENDS}, got '{backend}'")
     if backend == "fla" and not fla_available():
-        raise ConfigError(f"backend='fla' needs flash-linear-attention, which is not installed; {FLA_INSTALL_HINT}")
+        raise ConfigError(
+            f"backend='fla' needs flash-linear-attention, which is not installed; {FLA_INSTALL_HINT}"
+        )
     return backend
 
 
@@ -122,12 +124,13 @@ def pick_backend(requested: str, x: torch.Tensor) -> str:
     return "fla" if (x.is_cuda and fla_available()) else "torch"
 
 
-def fla_call(name: str, *args, **kwargs):
-    """Call `fla.ops.<name>` (e.g. "gla.chunk_gla") with `[B, T, H, D]` tensors."""
+def fla_call(name: str, **kwargs):
+    """Call `fla.ops.<name>` (e.g. "gla.chunk_gla") with `[B, T, H, D]` tensors, by keyword only
+    (fla's positional order differs between ops, e.g. fused_recurrent_gated_delta_rule(q, k, v, g, gk, gv, beta))."""
     import importlib
 
     module, fn = name.rsplit(".", 1)
-    return getattr(importlib.import_module(f"fla.ops.{module}"), fn)(*args, **kwargs)
+    return getattr(importlib.import_module(f"fla.ops.{module}"), fn)(**kwargs)
 
 
 def bidirectional(run, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

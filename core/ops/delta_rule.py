@@ -105,7 +105,9 @@ def _chunk(q, k, v, g, beta, scale, initial_state, output_final_state, chunk_siz
     return from_chunks(o.to(dt), T), (S if output_final_state else None)
 
 
-def chunk_delta_rule(q, k, v, beta, *, scale=None, initial_state=None, output_final_state=False, chunk_size=64):
+def chunk_delta_rule(
+    q, k, v, beta, *, scale=None, initial_state=None, output_final_state=False, chunk_size=64
+):
     """Chunked delta rule (WY representation): batched matmuls and triangular solves over all chunks."""
     return _chunk(q, k, v, None, beta, scale, initial_state, output_final_state, chunk_size)
 

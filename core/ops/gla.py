@@ -124,13 +124,17 @@ def gla_step(q_t, k_t, v_t, gk_t, state, *, scale=None):
     return o.to(q_t.dtype), S
 
 
-def gla(q, k, v, gk, *, scale=None, initial_state=None, output_final_state=False, chunk_size=64, mode="chunk"):
+def gla(
+    q, k, v, gk, *, scale=None, initial_state=None, output_final_state=False, chunk_size=64, mode="chunk"
+):
     """GLA `(q, k, v [B, T, H, D], gk [B, T, H, Dk]) -> (o [B, T, H, Dv], final_state | None)`.
 
     `mode="chunk"` (default) runs `chunk_gla`, `"recurrent"`/`"naive"` the per-step loop.
     """
     if mode in ("recurrent", "naive"):
-        return naive_gla(q, k, v, gk, scale=scale, initial_state=initial_state, output_final_state=output_final_state)
+        return naive_gla(
+            q, k, v, gk, scale=scale, initial_state=initial_state, output_final_state=output_final_state
+        )
     return chunk_gla(
         q,
         k,

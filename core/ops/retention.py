@@ -48,7 +48,9 @@ def naive_retention(q, k, v, gamma, *, scale=None, initial_state=None, output_fi
     return torch.stack(outs, 1).to(dt), (S if output_final_state else None)
 
 
-def chunk_retention(q, k, v, gamma, *, scale=None, initial_state=None, output_final_state=False, chunk_size=64):
+def chunk_retention(
+    q, k, v, gamma, *, scale=None, initial_state=None, output_final_state=False, chunk_size=64
+):
     """Chunked retention: a decay-masked quadratic form inside each chunk, states passed between chunks.
 
     All chunks are processed by batched matmuls at once; only the `[B, H, Dk, Dv]` state update

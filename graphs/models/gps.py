@@ -125,7 +125,7 @@ class GPS(nn.Module):
         if isinstance(mixer, Mapping) and str(mixer.get("name", "")).lower() in ("none", "null"):
             mixer = None
         self.node_enc = NodeEncoder(node_features or {"kind": "none"}, pe, dim, pe_dim, combine="concat")
-        self.edge_enc = FeatureEncoder(edge_features, dim)
+        self.edge_enc = FeatureEncoder(edge_features, dim) if local != "none" else None
         self.spd_max_dist = spd_max_dist
         buckets = spd_max_dist + 2 if spd_max_dist is not None else None
         self.layers = nn.ModuleList(
@@ -147,7 +147,7 @@ class GPS(nn.Module):
         """Node logits `[N, out]` or graph outputs `[G, out]` for a PyG batch."""
         batch_vec, num_graphs = graph_index(batch)
         h = self.node_enc(batch)
-        e = self.edge_enc(getattr(batch, "edge_attr", None), batch.edge_index.shape[1])
+        e = self.edge_enc(getattr(batch, "edge_attr", None), batch.edge_index.shape[1]) if self.edge_enc is not None else None
         dense = self._dense(batch, batch_vec, num_graphs) if self.has_global else None
         spd = shortest_path_distances(dense, batch.edge_index, self.spd_max_dist) if self.spd_max_dist is not None else None
         for layer in self.layers:

@@ -9,7 +9,7 @@ import polyformer.core.mixers.retention  # noqa: F401  (registers the mixers)
 from polyformer.core.errors import ConfigError
 from polyformer.core.mixers import build_mixer, list_mixers
 from polyformer.core.mixers.deltanet import DeltaNetMixer
-from polyformer.core.ops._linear_common import fla_available
+from polyformer.core.ops import _linear_common as linear_common
 
 TOL = dict(atol=1e-10, rtol=1e-10)
 DIM, T = 16, 21
@@ -22,6 +22,7 @@ CONFIGS = {
     "deltanet-noconv": ("deltanet", {"use_short_conv": False}),
     "gated_deltanet": ("gated_deltanet", {}),
 }
+MAIN = ["retention", "gla", "gla-conv", "deltanet", "gated_deltanet"]  # the configurations every test runs
 
 
 def build(config, causal=True, dtype=torch.float64, **kw):
@@ -61,7 +62,7 @@ def test_prefill_then_steps_equals_forward(config):
     torch.testing.assert_close(torch.cat(outs, 1), y, **TOL)
 
 
-@pytest.mark.parametrize("config", CONFIGS)
+@pytest.mark.parametrize("config", MAIN)
 def test_steps_from_init_state_and_pieces_equal_forward(config):
     mixer, x = build(config), inputs()
     y, final = mixer(x, return_state=True)
@@ -98,7 +99,7 @@ def test_padding_mask_invariance_and_state(config):
     torch.testing.assert_close(y_t[:1], mixer.step(nxt[:1], s0)[0], **TOL)
 
 
-@pytest.mark.parametrize("config", CONFIGS)
+@pytest.mark.parametrize("config", MAIN)
 def test_recurrent_mode_equals_chunk_mode(config):
     x = inputs()
     y_chunk, s_chunk = build(config, mode="chunk")(x, return_state=True)
@@ -108,7 +109,7 @@ def test_recurrent_mode_equals_chunk_mode(config):
     torch.testing.assert_close(build(config, mode="parallel")(x)[0], y_chunk, **TOL)
 
 
-@pytest.mark.parametrize("config", CONFIGS)
+@pytest.mark.parametrize("config", MAIN)
 def test_bidirectional_sees_the_future_and_ignores_padding(config):
     mixer, x = build(config, causal=False), inputs()
     y, state = mixer(x)
@@ -131,7 +132,7 @@ def test_bidirectional_sees_the_future_and_ignores_padding(config):
         mixer(x, return_state=True)
 
 
-@pytest.mark.parametrize("config", CONFIGS)
+@pytest.mark.parametrize("config", MAIN)
 def test_causal_output_ignores_the_future(config):
     mixer, x = build(config), inputs()
     x2 = x.clone()
@@ -141,11 +142,11 @@ def test_causal_output_ignores_the_future(config):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-@pytest.mark.parametrize("config", CONFIGS)
+@pytest.mark.parametrize("config", MAIN)
 @pytest.mark.parametrize("causal", [True, False])
 def test_float32_and_bfloat16_forward(config, dtype, causal):
     mixer = build(config, causal=causal, dtype=dtype)
-    x = inputs(length=70, dtype=dtype)
+    x = inputs(length=40, dtype=dtype)
     y, _ = mixer(x)
     assert y.shape == x.shape and y.dtype == dtype
     assert torch.isfinite(y).all()
@@ -156,11 +157,21 @@ def test_float32_and_bfloat16_forward(config, dtype, causal):
         assert all(g is not None and torch.isfinite(g).all() for g in grads)
 
 
-@pytest.mark.skipif(fla_available(), reason="flash-linear-attention is installed here")
 @pytest.mark.parametrize("config", CONFIGS)
-def test_fla_backend_without_fla_raises(config):
+def test_fla_backend_without_fla_raises(config, monkeypatch):
+    monkeypatch.setattr(linear_common, "fla_available", lambda: False)
     with pytest.raises(ConfigError, match=r"pip install 'polyformer\[cuda\]'"):
         build(config, backend="fla")
+
+
+def test_fla_backend_needs_cuda_input_and_auto_stays_on_torch_for_cpu(monkeypatch):
+    monkeypatch.setattr(linear_common, "fla_available", lambda: True)
+    x = inputs()
+    with pytest.raises(ConfigError, match="CUDA"):
+        build("gla", backend="fla")(x)
+    mixer = build("gla", backend="auto")
+    mixer(x)
+    assert mixer.backend == "torch"
 
 
 def test_registry_names_gated_flag_and_bad_configs():

@@ -94,7 +94,9 @@ def test_two_pieces_equal_whole(gated):
     o_all, S_all = chunk(**inputs, output_final_state=True, chunk_size=16)
     o1, S1 = chunk(**{n: t[:, :20] for n, t in seqs.items()}, initial_state=inputs["initial_state"],
                    output_final_state=True, chunk_size=16)  # fmt: skip
-    o2, S2 = chunk(**{n: t[:, 20:] for n, t in seqs.items()}, initial_state=S1, output_final_state=True, chunk_size=16)
+    o2, S2 = chunk(
+        **{n: t[:, 20:] for n, t in seqs.items()}, initial_state=S1, output_final_state=True, chunk_size=16
+    )
     torch.testing.assert_close(torch.cat([o1, o2], 1), o_all, **TOL)
     torch.testing.assert_close(S2, S_all, **TOL)
 
@@ -105,7 +107,9 @@ def test_leading_padding_keeps_state_at_zero(gated):
     chunk = OPS[gated][1]
     inputs = make_inputs(gated, B=1, T=30, init=False)
     o_ref, S_ref = chunk(**inputs, output_final_state=True, chunk_size=16)
-    padded = {n: (F.pad(t, (0, 0) * (t.dim() - 2) + (7, 0)) if t is not None else None) for n, t in inputs.items()}
+    padded = {
+        n: (F.pad(t, (0, 0) * (t.dim() - 2) + (7, 0)) if t is not None else None) for n, t in inputs.items()
+    }
     padded["q"][:, :7] = 1.0  # queries at pads are irrelevant
     o, S = chunk(**padded, output_final_state=True, chunk_size=16)
     torch.testing.assert_close(o[:, 7:], o_ref, **TOL)
@@ -126,7 +130,9 @@ def test_strong_gate_is_stable_in_float32():
     inputs = make_inputs(True, T=150, init=False)
     inputs["g"] = torch.full_like(inputs["g"], -20.0)
     o_ref, _ = naive_gated_delta_rule(**inputs)
-    o, S = chunk_gated_delta_rule(**{n: t.float() for n, t in inputs.items() if t is not None}, output_final_state=True)
+    o, S = chunk_gated_delta_rule(
+        **{n: t.float() for n, t in inputs.items() if t is not None}, output_final_state=True
+    )
     assert torch.isfinite(o).all() and torch.isfinite(S).all()
     torch.testing.assert_close(o.double(), o_ref, atol=1e-4, rtol=1e-4)
 
