@@ -98,27 +98,42 @@ def peak_memory_mib(run: Callable[[], object]) -> tuple[float, str]:
     return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024, "ru_maxrss delta (lower bound)"
 
 
-def time_interleaved(runs: dict[str, Callable[[], object]], reps: int, warmup: int = 1, budget_s: float = 60.0):
+def time_interleaved(
+    runs: dict[str, Callable[[], object]],
+    reps: int,
+    warmup: int = 0,
+    budget_s: float = 60.0,
+    prior: dict[str, float] | None = None,
+):
     """Median seconds of each callable, repetitions interleaved round-robin.
 
-    Each callable runs `warmup` times first; callables slower than `budget_s / reps` get fewer
-    repetitions (at least 3), so a slow reference does not dominate the benchmark's run time.
-    Returns `{name: {"median_s", "min_s", "reps"}}`.
+    Each callable runs `warmup` untimed times first (callers that already ran each once pass 0);
+    the first timed round sets the number of repetitions: callables slower than `budget_s / reps`
+    get fewer (at least 3), so a slow reference does not dominate the benchmark's run time.
+    `prior` holds already measured first runs that count as samples (used for runs of seconds,
+    where one-time start-up costs are negligible). Returns `{name: {"median_s", "min_s", "reps"}}`.
     """
-    first = {}
-    for name, fn in runs.items():
-        t0 = time.perf_counter()
-        for _ in range(max(1, warmup)):
+    for fn in runs.values():
+        for _ in range(warmup):
             fn()
-        first[name] = (time.perf_counter() - t0) / max(1, warmup)
-    n_reps = {name: max(3, min(reps, int(budget_s / max(first[name], 1e-9)))) for name in runs}
     samples: dict[str, list[float]] = {name: [] for name in runs}
-    for i in range(max(n_reps.values())):
-        for name, fn in runs.items():
-            if i < n_reps[name]:
-                t0 = time.perf_counter()
-                fn()
-                samples[name].append(time.perf_counter() - t0)
+    for name, t in (prior or {}).items():
+        if name in samples:
+            samples[name].append(t)
+
+    def timed(name):
+        t0 = time.perf_counter()
+        runs[name]()
+        samples[name].append(time.perf_counter() - t0)
+
+    for name in runs:
+        if not samples[name]:
+            timed(name)
+    n_reps = {name: max(3, min(reps, int(budget_s / max(samples[name][0], 1e-9)))) for name in runs}
+    for _ in range(1, max(n_reps.values(), default=0)):
+        for name in runs:
+            if len(samples[name]) < n_reps[name]:
+                timed(name)
     return {
         name: {"median_s": statistics.median(s), "min_s": min(s), "reps": len(s)} for name, s in samples.items()
     }

@@ -14,6 +14,8 @@ from benchmarks.core.common import OURS, REFERENCE, Group, Sizes, compare
 from benchmarks.core.measure import cpu_info, in_child, peak_memory_mib, time_interleaved
 
 THREADS = 2
+SLOW_FIRST_RUN_S = 2.0  # first runs longer than this count as timed samples
+WARMUP_T = 64  # memory children warm up (lazy initialisation) on a sequence this long first
 
 
 def all_groups() -> tuple[Group, ...]:
@@ -44,9 +46,11 @@ def _setup_torch():
     return torch
 
 
-def timing_case(key: str, T: int, sizes: Sizes, names: list[str], reps: int, budget_s: float) -> dict:
-    """Build every implementation on the same data, check outputs and input gradients against ours,
-    then time forward+backward with interleaved repetitions."""
+def check_case(key: str, T: int, sizes: Sizes, names: list[str]):
+    """Build every implementation on the same data, run forward+backward once (also the warm-up) and
+    compare outputs and the first input's gradient with ours.
+
+    Returns `(built, checks, errors, grad_out, first)`, `first` the seconds of that first run."""
     _setup_torch()
     group = find_group(key)
     data = group.make_data(T, sizes)
@@ -57,10 +61,12 @@ def timing_case(key: str, T: int, sizes: Sizes, names: list[str], reps: int, bud
             built[name] = group.impl(name).build(data, sizes)
         except Exception as e:  # a missing op or a peer that fails on this machine: report, go on
             errors[name] = f"build failed: {type(e).__name__}: {e}"[:400]
-    outs, grads = {}, {}
+    outs, grads, first = {}, {}, {}
     for name, b in list(built.items()):
         try:
+            t0 = time.perf_counter()
             outs[name] = b.fwd_bwd(grad_out).detach()
+            first[name] = time.perf_counter() - t0
             grads[name] = b.grad().detach().clone()
         except Exception as e:
             errors[name] = f"run failed: {type(e).__name__}: {e}"[:400]
@@ -75,21 +81,30 @@ def timing_case(key: str, T: int, sizes: Sizes, names: list[str], reps: int, bud
                     "output": compare(outs[name], outs[ref]),
                     "grad": compare(grads[name], grads[ref]),
                 }
-    del outs, grads
+    return built, checks, errors, grad_out, first
+
+
+def timing_case(key: str, T: int, sizes: Sizes, names: list[str], reps: int, budget_s: float) -> dict:
+    """`check_case`, then forward+backward of every implementation timed with interleaved repetitions."""
+    built, checks, errors, grad_out, first = check_case(key, T, sizes, names)
     runs = {name: (lambda b=b: b.fwd_bwd(grad_out)) for name, b in built.items()}
-    times = time_interleaved(runs, reps=reps, warmup=1, budget_s=budget_s) if runs else {}
+    slow = {name: t for name, t in first.items() if t > SLOW_FIRST_RUN_S}  # start-up cost negligible: a sample
+    times = time_interleaved(runs, reps=reps, warmup=0, budget_s=budget_s, prior=slow) if runs else {}
     return {"time": times, "checks": checks, "errors": errors}
 
 
 def memory_case(key: str, T: int, sizes: Sizes, name: str) -> dict:
-    """Peak RSS of one forward+backward (after one warm-up pass) of one implementation."""
+    """Peak RSS of one forward+backward of one implementation, after a warm-up pass on a short sequence
+    (lazy initialisation of thread pools and caches is not the pass's memory)."""
     _setup_torch()
     group = find_group(key)
+    impl = group.impl(name)
+    warm = group.make_data(min(T, WARMUP_T), sizes)
+    impl.build(warm, sizes).fwd_bwd(warm["grad_out"])
+    del warm
     data = group.make_data(T, sizes)
-    b = group.impl(name).build(data, sizes)
+    b = impl.build(data, sizes)
     grad_out = data["grad_out"]
-    b.fwd_bwd(grad_out)  # warm-up: lazy initialisation (thread pools, caches) is not the pass's memory
-    b.zero_grad()
     mib, method = peak_memory_mib(lambda: b.fwd_bwd(grad_out))
     return {"peak_mib": round(mib, 2), "method": method}
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -103,7 +104,8 @@ def markdown(rows: list[dict], notes: list[str], command: str) -> str:
         )
     text = "\n".join(lines)
     text += "\n\nEmbedded TMY3 data (15 variates, hourly), lookback 96, horizon 96, features=M, 0.7/0.1/0.2 split, "
-    text += "every test window counted; MSE/MAE on the train-fitted standardised scale and in original units.\n"
+    text += "every test window counted; MSE/MAE on the train-fitted standardised scale and in original units. "
+    text += "Trained models: AdamW + cosine schedule, best epoch on val MSE tested.\n"
     text += f"\nCommand: `{command}`\n"
     for note in notes:
         text += f"\n- {note}"
@@ -114,7 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=6, help="max epochs of the trained models (best val MSE kept)")
     parser.add_argument("--out", type=Path, default=HERE / "results", help="folder for results.json / results.md")
+    parser.add_argument("--work", type=Path, default=None, help="folder for the runs' checkpoints (default: a temp dir)")
     parser.add_argument("--only", nargs="*", default=None, help="labels (substrings) of the models to run")
+    parser.add_argument("--lr", type=float, default=3e-4, help="AdamW learning rate (cosine schedule) of every trained model")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
     parser.add_argument("--skip-peer", action="store_true", help="do not run neuralforecast even if importable")
     args = parser.parse_args(argv)
@@ -124,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
-    common = ["data=tmy3", "data.seq_len=96", "data.pred_len=96", "logger=none", "trainer.accelerator=cpu",
+    work = args.work or Path(tempfile.mkdtemp(prefix="polyformer_ts_bench_"))
+    common = ["data=tmy3", "data.seq_len=96", "data.pred_len=96", "optim=adamw", f"optim.lr={args.lr}",
+              "logger=none", "trainer.accelerator=cpu",
               "++trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "seed=42"]
     rows, notes = [], []
     plan = entries(args.epochs)
@@ -134,14 +140,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.only and not any(s.lower() in label.lower() for s in args.only):
             continue
         print(f"== {label}", flush=True)
-        row = run_one(label, overrides, args.out / "runs" / label.split()[0].lower().replace("(", ""), common)
+        row = run_one(label, overrides, work / f"run{len(rows)}", common)
         rows.append(row)
         print(json.dumps(row), flush=True)
     if not args.skip_peer:
         sys.path.insert(0, str(HERE))
         from peer_neuralforecast import compare_with_neuralforecast
 
-        peer, note = compare_with_neuralforecast(rows, args.epochs, common, compose, args.out / "runs" / "peer")
+        peer, note = compare_with_neuralforecast(rows, args.epochs, common, compose, work / "peer")
         notes.append(note)
         if peer:
             rows.append(peer)

@@ -55,8 +55,9 @@ def chunk_retention(
 
     All chunks are processed by batched matmuls at once; only the `[B, H, Dk, Dv]` state update
     loops over chunks. Decays are formed as `exp(G_i - G_j)` with j <= i inside the chunk and as
-    decays towards the chunk's ends, so no factor exceeds 1. Half-precision inputs are computed in
-    float32 and cast back.
+    decays towards the chunk's ends, so no factor exceeds 1. With one decay per head (`gamma[H]`)
+    the decay pattern is the same in every chunk and is formed once. Half-precision inputs are
+    computed in float32 and cast back.
     """
     B, T, H, K = q.shape
     dt, at = q.dtype, acc_dtype(q.dtype)
@@ -64,14 +65,25 @@ def chunk_retention(
     S0 = init_state(initial_state, B, H, K, v.shape[-1], at, q.device)
     C = chunk_len(chunk_size, T)
     qc, kc, vc = (to_chunks(x.to(at), C) for x in (q * scale, k, v))  # [B, H, N, C, D]
-    G = to_chunks(_log_gamma(gamma, B, T, H, at), C).cumsum(-1)  # [B, H, N, C], within-chunk
+    N = qc.shape[2]
+    lg = _log_gamma(gamma, B, T, H, at)
+    per_head = gamma.dim() == 1
+    if per_head:  # within-chunk cumulative log decay, [1, H, 1, C], shared by all chunks
+        G = (lg[0, 0, :, None] * torch.arange(1, C + 1, device=q.device, dtype=at)).reshape(1, H, 1, C)
+    else:
+        G = to_chunks(lg, C).cumsum(-1)  # [B, H, N, C]
     G_end = G[..., -1:]
     # intra-chunk: (q k^T * D) v with D[i, j] = exp(G_i - G_j) for j <= i
     o = ((qc @ kc.transpose(-1, -2)) * segsum_exp(G, causal_mask(C, q.device))) @ vc
     # inter-chunk: states entering each chunk, decayed to each query position
     inc = (kc * (G_end - G).exp()[..., None]).transpose(-1, -2) @ vc  # [B, H, N, K, V]
-    states, S = scan_states(G_end.exp()[..., None], inc, S0)
+    states, S = scan_states(G_end.exp()[..., None].expand(-1, -1, N, -1, -1), inc, S0)
     o = o + (qc * G.exp()[..., None]) @ states
+    r = T - (N - 1) * C  # valid steps in the last chunk
+    if output_final_state and per_head and r < C:  # the zero-padded steps must not decay the final state
+        G_r = G[0, :, 0, :r]  # [H, r]
+        k_r = kc[:, :, -1, :r] * (G_r[:, -1:] - G_r).exp()[..., None]
+        S = G_r[:, -1].exp()[:, None, None] * states[:, :, -1] + k_r.transpose(-1, -2) @ vc[:, :, -1, :r]
     return from_chunks(o.to(dt), T), (S if output_final_state else None)
 
 
