@@ -44,14 +44,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _print_doctor() -> None:
-    from polyformer.core.doctor import backend_report, environment_report
+    from polyformer.core.doctor import print_doctor
 
-    for key, value in environment_report().items():
-        print(f"{key:<18} {value}")
-    print("mixer backends:")
-    for row in backend_report():
-        details = ", ".join(f"{k}={v}" for k, v in row.items() if k != "mixer")
-        print(f"  {row['mixer']:<16} {details}")
+    print_doctor()
 
 
 def run_domain_verb(verb: str, rest: list[str]) -> int:

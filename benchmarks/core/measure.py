@@ -109,7 +109,7 @@ def time_interleaved(
 
     Each callable runs `warmup` untimed times first (callers that already ran each once pass 0);
     the first timed round sets the number of repetitions: callables slower than `budget_s / reps`
-    get fewer (at least 3), so a slow reference does not dominate the benchmark's run time.
+    get fewer (at least 3, or `reps` if smaller), so a slow reference does not dominate the benchmark's run time.
     `prior` holds already measured first runs that count as samples (used for runs of seconds,
     where one-time start-up costs are negligible). Returns `{name: {"median_s", "min_s", "reps"}}`.
     """
@@ -129,7 +129,7 @@ def time_interleaved(
     for name in runs:
         if not samples[name]:
             timed(name)
-    n_reps = {name: max(3, min(reps, int(budget_s / max(samples[name][0], 1e-9)))) for name in runs}
+    n_reps = {name: max(min(3, reps), min(reps, int(budget_s / max(samples[name][0], 1e-9)))) for name in runs}
     for _ in range(1, max(n_reps.values(), default=0)):
         for name in runs:
             if len(samples[name]) < n_reps[name]:
@@ -196,4 +196,5 @@ def cpu_info() -> dict:
         "torch": torch.__version__,
         "python": platform.python_version(),
         "load_avg_at_start": os.getloadavg(),
+        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", ""),
     }

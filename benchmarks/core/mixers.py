@@ -16,6 +16,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from benchmarks.core import runner
 from benchmarks.core.common import Sizes
 from benchmarks.core.report import markdown, targets
 from benchmarks.core.runner import all_groups, run_all
@@ -35,6 +36,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
     p.add_argument("--no-peers", action="store_true", help="only our ops and mixers and our references")
     p.add_argument("--inline", action="store_true", help="run everything in this process (tests; memory less isolated)")
+    p.add_argument("--threads", type=int, default=2, help="torch threads (the targets are stated for 2)")
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--dim", type=int, default=256, help="mixer width")
     p.add_argument("--mem-limit-gib", type=float, default=6.0, help="cap on each child's extra memory")
@@ -61,6 +63,7 @@ def select_groups(only, no_peers: bool):
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    runner.THREADS = args.threads
     Ts = sorted(args.T or (QUICK_T if args.quick else FULL_T))
     reps = args.reps or (3 if args.quick else 7)
     sizes = Sizes(batch=args.batch, dim=args.dim)

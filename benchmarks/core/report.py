@@ -140,7 +140,7 @@ def targets(results: dict) -> tuple[str, dict]:
         e = G.get(key)
         if e is None:
             continue
-        for peer in peers:
+        for peer in (p for p in peers if p in e["impls"]):
             rs = {
                 T: _ratio(_time(res, peer), _time(res, ours))
                 for T, res in e["results"].items()

@@ -117,7 +117,14 @@ class DeltaNetMixer(TokenMixer):
         recurrent = self.mode == "recurrent"
         if self.backend == "fla":
             kind = "fused_recurrent" if recurrent else "chunk"
-            opts = dict(q=q, k=k, v=v, beta=beta, initial_state=initial_state, output_final_state=want_state)
+            opts = dict(
+                q=q,
+                k=k,
+                v=v,
+                beta=beta.to(q.dtype),
+                initial_state=initial_state,
+                output_final_state=want_state,
+            )
             if g is None:
                 return fla_call(f"delta_rule.{kind}_delta_rule", **opts)
             return fla_call(f"gated_delta_rule.{kind}_gated_delta_rule", g=g, **opts)

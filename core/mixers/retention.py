@@ -85,7 +85,7 @@ class RetentionMixer(TokenMixer):
         return torch.log1p(-torch.exp2(-5.0 - h)).to(acc_dtype(dtype))
 
     def _features(self, x, mask, pos0=None):
-        """q, k, v `[B, T, H, D]` with rotary positions from `pos0[B]`, and the log decay per token."""
+        """q, k, v `[B, T, H, D]` with rotary positions from `pos0[B]`, and the log decays."""
         B, T, H = x.shape[0], x.shape[1], self.num_heads
         q = self.q_proj(x).reshape(B, T, H, self.head_k)
         k = self.k_proj(x).reshape(B, T, H, self.head_k)
@@ -93,7 +93,7 @@ class RetentionMixer(TokenMixer):
         if self.use_rope:
             pos = torch.arange(T, device=x.device)[None, :] + (0 if pos0 is None else pos0[:, None])
             q, k = rotary(q, pos, self.rope_base), rotary(k, pos, self.rope_base)
-        g = self.log_gamma(x.device, x.dtype).expand(B, T, H)
+        g = self.log_gamma(x.device, x.dtype)  # [H]; per token [B, T, H] (0 at pads) under a mask
         if mask is not None:
             m = mask[:, :, None, None]
             k, v, g = k * m.to(k.dtype), v * m.to(v.dtype), g * mask[..., None]
@@ -104,6 +104,7 @@ class RetentionMixer(TokenMixer):
         recurrent = self.mode == "recurrent"
         if self.backend == "fla":
             name = "simple_gla.fused_recurrent_simple_gla" if recurrent else "simple_gla.chunk_simple_gla"
+            g = g.expand(*q.shape[:3])
             return fla_call(
                 name, q=q, k=k, v=v, g=g, initial_state=initial_state, output_final_state=want_state
             )
@@ -138,7 +139,7 @@ class RetentionMixer(TokenMixer):
         state = state or {}
         pos0 = state.get("pos")
         q, k, v, g = self._features(x_t, None, pos0)
-        o, S = retention_step(q[:, 0], k[:, 0], v[:, 0], g[:, 0].exp(), state.get("S"))
+        o, S = retention_step(q[:, 0], k[:, 0], v[:, 0], g.exp(), state.get("S"))
         pos = torch.ones(x_t.shape[0], dtype=torch.long, device=x_t.device) + (0 if pos0 is None else pos0)
         return self._output(o[:, None], x_t), {"S": S, "pos": pos}
 

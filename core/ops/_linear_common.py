@@ -13,7 +13,7 @@ import functools
 import torch
 import torch.nn.functional as F
 
-from polyformer.core.errors import ConfigError
+from polyformer.core.errors import ConfigError, DataError
 
 BACKENDS = ("auto", "torch", "fla")
 FLA_INSTALL_HINT = "install the GPU extras with: pip install 'polyformer[cuda]'"
@@ -57,7 +57,10 @@ def init_state(initial_state, B, H, dk, dv, dtype, device) -> torch.Tensor:
     if initial_state is None:
         return torch.zeros(B, H, dk, dv, dtype=dtype, device=device)
     if tuple(initial_state.shape) != (B, H, dk, dv):
-        raise ValueError(f"initial_state must have shape {(B, H, dk, dv)}, got {tuple(initial_state.shape)}")
+        raise DataError(
+            f"initial_state must have shape [B, H, Dk, Dv] = {[B, H, dk, dv]}, got {list(initial_state.shape)}; "
+            "pass the final_state of a previous call on the same batch and heads"
+        )
     return initial_state.to(dtype)
 
 
@@ -110,8 +113,12 @@ def check_backend(backend: str) -> str:
     return backend
 
 
+FLA_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+
+
 def pick_backend(requested: str, x: torch.Tensor) -> str:
-    """The backend used for input `x`: fla's Triton kernels only for CUDA input with fla importable."""
+    """The backend used for input `x`: for "auto", fla's Triton kernels only for CUDA input in a dtype
+    they take (fp16/bf16/fp32) with fla importable, else torch."""
     if requested == "torch":
         return "torch"
     if requested == "fla":
@@ -121,7 +128,7 @@ def pick_backend(requested: str, x: torch.Tensor) -> str:
                 "use backend='torch' or 'auto'"
             )
         return "fla"
-    return "fla" if (x.is_cuda and fla_available()) else "torch"
+    return "fla" if (x.is_cuda and x.dtype in FLA_DTYPES and fla_available()) else "torch"
 
 
 def fla_call(name: str, **kwargs):

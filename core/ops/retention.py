@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 
+from polyformer.core.errors import DataError
 from polyformer.core.ops._linear_common import (
     acc_dtype,
     causal_mask,
@@ -28,7 +29,7 @@ from polyformer.core.ops._linear_common import (
 def _log_gamma(gamma: torch.Tensor, B: int, T: int, H: int, dtype: torch.dtype) -> torch.Tensor:
     """Per-token log decay `[B, T, H]` from gamma `[H]` or `[B, T, H]`."""
     if tuple(gamma.shape) not in ((H,), (B, T, H)):
-        raise ValueError(f"gamma must have shape [H] or [B, T, H] = {[B, T, H]}, got {list(gamma.shape)}")
+        raise DataError(f"gamma must have shape [H] or [B, T, H] = {[B, T, H]}, got {list(gamma.shape)}")
     return torch.log(gamma.to(dtype)).expand(B, T, H)
 
 
@@ -64,7 +65,7 @@ def chunk_retention(
     scale = resolve_scale(scale, K)
     S0 = init_state(initial_state, B, H, K, v.shape[-1], at, q.device)
     C = chunk_len(chunk_size, T)
-    qc, kc, vc = (to_chunks(x.to(at), C) for x in (q * scale, k, v))  # [B, H, N, C, D]
+    qc, kc, vc = (to_chunks(x.to(at), C) for x in (q, k, v))  # [B, H, N, C, D]
     N = qc.shape[2]
     lg = _log_gamma(gamma, B, T, H, at)
     per_head = gamma.dim() == 1
@@ -73,12 +74,12 @@ def chunk_retention(
     else:
         G = to_chunks(lg, C).cumsum(-1)  # [B, H, N, C]
     G_end = G[..., -1:]
-    # intra-chunk: (q k^T * D) v with D[i, j] = exp(G_i - G_j) for j <= i
-    o = ((qc @ kc.transpose(-1, -2)) * segsum_exp(G, causal_mask(C, q.device))) @ vc
+    # intra-chunk: (q k^T * D) v with D[i, j] = scale * exp(G_i - G_j) for j <= i
+    o = ((qc @ kc.transpose(-1, -2)) * (segsum_exp(G, causal_mask(C, q.device)) * scale)) @ vc
     # inter-chunk: states entering each chunk, decayed to each query position
     inc = (kc * (G_end - G).exp()[..., None]).transpose(-1, -2) @ vc  # [B, H, N, K, V]
     states, S = scan_states(G_end.exp()[..., None].expand(-1, -1, N, -1, -1), inc, S0)
-    o = o + (qc * G.exp()[..., None]) @ states
+    o = o + (qc * (G.exp()[..., None] * scale)) @ states
     r = T - (N - 1) * C  # valid steps in the last chunk
     if output_final_state and per_head and r < C:  # the zero-padded steps must not decay the final state
         G_r = G[0, :, 0, :r]  # [H, r]

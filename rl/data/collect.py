@@ -6,9 +6,11 @@ Flavours (per environment, like D4RL's):
 - `medium`: the scripted expert with its commands corrupted with probability `medium_epsilon`
   (a noisy expert reaching roughly half the expert's normalised score).
 - `expert`: the scripted expert.
-- `replay`: a mixed-quality set like the replay buffer of an improving learner: each episode's
-  corruption probability is drawn from a ladder from 1.0 (hardly any control) to 0.0 (expert),
-  weighted towards the poor end, so most episodes are bad and a few are excellent.
+- `replay`: a mixed-quality set like the replay buffer of an improving learner: each episode
+  follows one behaviour policy drawn from a list of snapshots of graded quality (uniform random,
+  engines off / zero torque, systematically poor controllers, noisy experts, the expert),
+  weighted towards the poor end. Poor and good snapshots act differently in the same states, so
+  behaviour cloning averages them, while a return-conditioned policy can pick the good ones.
 
 A dataset is made once under `<data_dir>/rl/minari` and reused. Its id carries the recipe's
 digest (`polyformer/pendulum/replay-<digest>-v<RECIPE_VERSION>`) and its metadata the whole
@@ -29,21 +31,39 @@ import numpy as np
 from polyformer.core.errors import ConfigError
 from polyformer.rl.data.envs import EnvInfo, embedded_env
 from polyformer.rl.data.episodes import Episode, OfflineData
-from polyformer.rl.data.policies import NoisyExpert, Policy, RandomPolicy, make_expert
+from polyformer.rl.data.policies import (
+    MixturePolicy,
+    NoisyExpert,
+    Policy,
+    RandomPolicy,
+    make_expert,
+    make_policy,
+)
 
 log = logging.getLogger("polyformer.rl")
 
 RECIPE_VERSION = 1
 FLAVOURS = ("random", "medium", "expert", "replay")
 
-# Per-environment collection defaults: episodes per flavour and the noise of `medium` / `replay`.
+# Per-environment collection defaults: episodes per flavour, the noise of `medium`, and the
+# behaviour policies of `replay` with their weights (names of polyformer.rl.data.policies.make_policy).
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "LunarLander-v3": {"episodes": 200, "medium_epsilon": 0.5},
-    "LunarLanderContinuous-v3": {"episodes": 200, "medium_epsilon": 0.5},
-    "Pendulum-v1": {"episodes": 200, "medium_epsilon": 0.5},
+    "LunarLander-v3": {
+        "episodes": 200, "medium_epsilon": 0.5,
+        "replay": {"random": 3, "null": 2, "lunarlander_drifter": 2, "lunarlander_hoverer": 1,
+                   "noisy0.5": 2, "noisy0.2": 1, "expert": 1},
+    },
+    "LunarLanderContinuous-v3": {
+        "episodes": 200, "medium_epsilon": 0.5,
+        "replay": {"random": 3, "null": 2, "lunarlander_drifter": 2, "lunarlander_hoverer": 1,
+                   "noisy0.5": 2, "noisy0.2": 1, "expert": 1},
+    },
+    "Pendulum-v1": {
+        "episodes": 200, "medium_epsilon": 0.5,
+        "replay": {"random": 3, "null": 2, "pendulum_damper": 2, "pendulum_pump": 2,
+                   "noisy0.5": 2, "noisy0.2": 1, "expert": 1},
+    },
 }
-REPLAY_EPSILONS = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0]
-REPLAY_WEIGHTS = [3.0, 3.0, 2.5, 2.5, 2.0, 2.0, 1.5, 1.0, 1.0, 0.5, 0.5]
 
 
 def data_root(data_dir: str | Path) -> Path:
@@ -71,7 +91,7 @@ def recipe(env: str, flavour: str, episodes: int | None = None, seed: int = 0, n
     if flavour == "medium":
         out["epsilon"] = float(defaults["medium_epsilon"] if medium_epsilon is None else medium_epsilon)
     if flavour == "replay":
-        out["epsilons"], out["weights"] = REPLAY_EPSILONS, REPLAY_WEIGHTS
+        out["policies"] = dict(defaults["replay"])
     if flavour in ("medium", "replay"):
         out["drop_prob"] = 0.5
     return out
@@ -93,7 +113,9 @@ def behaviour_policy(info: EnvInfo, spec: dict[str, Any], action_space) -> Polic
         return expert
     if spec["flavour"] == "medium":
         return NoisyExpert(expert, epsilon=spec["epsilon"], drop_prob=spec["drop_prob"])
-    return NoisyExpert(expert, epsilons=spec["epsilons"], weights=spec["weights"], drop_prob=spec["drop_prob"])
+    names = list(spec["policies"])
+    policies = [make_policy(name, info.expert, action_space, drop_prob=spec["drop_prob"]) for name in names]
+    return MixturePolicy(policies, [spec["policies"][n] for n in names])
 
 
 def episode_seed(seed: int, index: int) -> int:

@@ -69,6 +69,35 @@ class LunarLanderExpert(Policy):
         return np.asarray(actions, dtype=np.int64)
 
 
+class NullPolicy(Policy):
+    """Always 'do nothing' (engines off, zero torque): a lazy snapshot of a learner."""
+
+    def __call__(self, obs, rng):
+        return null_actions(self.action_space, len(obs))
+
+
+class LunarLanderVariant(LunarLanderExpert):
+    """Gymnasium's heuristic fed a distorted observation: a systematically poor pilot.
+
+    `drifter`: attitude (angle, angular velocity) reads zero, so it never corrects its tilt;
+    `hoverer`: altitude reads 0.4 too low, so it hovers above the pad and rarely settles.
+    """
+
+    def __init__(self, action_space, variant: str = "drifter"):
+        super().__init__(action_space)
+        if variant not in ("drifter", "hoverer"):
+            raise ConfigError(f"unknown LunarLander variant '{variant}'")
+        self.variant = variant
+
+    def __call__(self, obs, rng):
+        seen = np.array(obs, dtype=np.float32, copy=True)
+        if self.variant == "drifter":
+            seen[:, 4:6] = 0.0
+        else:
+            seen[:, 1] -= 0.4
+        return super().__call__(seen, rng)
+
+
 class PendulumSwingUp(Policy):
     """Expert for Pendulum-v1: energy-shaping swing-up, then PD balance near the top.
 
@@ -100,43 +129,67 @@ class PendulumSwingUp(Policy):
 
 
 class NoisyExpert(Policy):
-    """An expert whose commands are corrupted with probability `epsilon` per step.
+    """An expert whose commands are corrupted with probability `epsilon` per step (D4RL-style 'medium').
 
     A corrupted step either drops the command ('do nothing': no engine, zero torque) or replaces it
-    with a uniform random action, each with probability one half. Dropped commands make the noise
-    systematic rather than zero-mean: a policy with a large epsilon is sluggish, not just jittery,
-    which is what a poorly trained agent looks like. `epsilon` is fixed (`medium`) or drawn per
-    episode from `epsilons` (the `replay` ladder).
+    with a uniform random action, with probabilities `drop_prob` and `1 - drop_prob`.
     """
 
-    def __init__(self, expert: Policy, epsilon: float = 0.3, epsilons: list[float] | None = None,
-                 weights: list[float] | None = None, drop_prob: float = 0.5):
+    def __init__(self, expert: Policy, epsilon: float = 0.3, drop_prob: float = 0.5):
         super().__init__(expert.action_space)
         self.expert, self.epsilon, self.drop_prob = expert, float(epsilon), float(drop_prob)
-        self.epsilons = None if epsilons is None else np.asarray(epsilons, dtype=np.float64)
-        self.weights = None
-        if weights is not None:
-            w = np.asarray(weights, dtype=np.float64)
-            self.weights = w / w.sum()
-        self.slot_eps: dict[int, float] = {}
 
     def begin_episode(self, slot, rng):
         self.expert.begin_episode(slot, rng)
-        if self.epsilons is not None:
-            self.slot_eps[slot] = float(rng.choice(self.epsilons, p=self.weights))
-
-    def episode_epsilon(self, slot: int) -> float:
-        """The corruption probability of the episode now running in `slot`."""
-        return self.slot_eps.get(slot, self.epsilon)
 
     def __call__(self, obs, rng):
         n = len(obs)
         actions = self.expert(obs, rng)
-        eps = np.array([self.episode_epsilon(i) for i in range(n)])
-        corrupt = rng.random(n) < eps
+        corrupt = rng.random(n) < self.epsilon
         drop = rng.random(n) < self.drop_prob
         noise = np.where(_expand(drop, actions), null_actions(self.action_space, n), random_actions(self.action_space, n, rng))
         return np.where(_expand(corrupt, actions), noise, actions).astype(actions.dtype)
+
+
+class PendulumDamper(Policy):
+    """Brakes the swing (`u = -2 w`, saturated): holds the pendulum down, the worst snapshot."""
+
+    def __call__(self, obs, rng):
+        limit = float(np.max(self.action_space.high))
+        return np.clip(-2.0 * obs[:, 2:3], -limit, limit).astype(np.float32)
+
+
+class PendulumPumpOnly(PendulumSwingUp):
+    """Energy pumping without the balance controller: reaches the top, then falls over and swings again."""
+
+    def __init__(self, action_space):
+        super().__init__(action_space, switch_angle=0.0)
+
+
+class MixturePolicy(Policy):
+    """Each episode follows one policy drawn from `policies` with probabilities `weights` (a replay buffer of snapshots)."""
+
+    def __init__(self, policies: list[Policy], weights: list[float]):
+        super().__init__(policies[0].action_space)
+        self.policies = policies
+        w = np.asarray(weights, dtype=np.float64)
+        self.weights = w / w.sum()
+        self.slot_policy: dict[int, int] = {}
+
+    def begin_episode(self, slot, rng):
+        k = int(rng.choice(len(self.policies), p=self.weights))
+        self.slot_policy[slot] = k
+        self.policies[k].begin_episode(slot, rng)
+
+    def __call__(self, obs, rng):
+        chosen = np.array([self.slot_policy.get(i, 0) for i in range(len(obs))])
+        actions = None
+        for k in np.unique(chosen):
+            out = self.policies[k](obs, rng)
+            if actions is None:
+                actions = np.zeros_like(out)
+            actions[chosen == k] = out[chosen == k]
+        return actions
 
 
 def _expand(flags: np.ndarray, like: np.ndarray) -> np.ndarray:
@@ -145,9 +198,30 @@ def _expand(flags: np.ndarray, like: np.ndarray) -> np.ndarray:
 
 EXPERTS = {"lunarlander_heuristic": LunarLanderExpert, "pendulum_swingup": PendulumSwingUp}
 
+# Named behaviour policies (besides "expert" and "noisy<eps>"), used by the replay recipes.
+POLICIES = {
+    "random": RandomPolicy,
+    "null": NullPolicy,
+    "lunarlander_drifter": lambda space: LunarLanderVariant(space, "drifter"),
+    "lunarlander_hoverer": lambda space: LunarLanderVariant(space, "hoverer"),
+    "pendulum_damper": PendulumDamper,
+    "pendulum_pump": PendulumPumpOnly,
+}
+
 
 def make_expert(name: str, action_space) -> Policy:
     """The scripted expert registered as `name` for an environment with this action space."""
     if name not in EXPERTS:
         raise ConfigError(f"unknown expert '{name}'; known: {', '.join(EXPERTS)}")
     return EXPERTS[name](action_space)
+
+
+def make_policy(name: str, expert: str, action_space, drop_prob: float = 0.5) -> Policy:
+    """A behaviour policy by name: "expert", "noisy<eps>" (e.g. "noisy0.5"), or one of POLICIES."""
+    if name == "expert":
+        return make_expert(expert, action_space)
+    if name.startswith("noisy"):
+        return NoisyExpert(make_expert(expert, action_space), epsilon=float(name[5:]), drop_prob=drop_prob)
+    if name not in POLICIES:
+        raise ConfigError(f"unknown behaviour policy '{name}'; known: expert, noisy<eps>, {', '.join(POLICIES)}")
+    return POLICIES[name](action_space)

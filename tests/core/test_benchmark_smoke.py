@@ -12,16 +12,18 @@ import json
 import pytest
 
 from benchmarks.core import mixers as bench
+from benchmarks.core import runner
 from benchmarks.core.common import PEER, Sizes
 from benchmarks.core.runner import all_groups, check_case
 
 T = 64
 
 
-def test_benchmark_runs_and_ours_match_references(tmp_path):
+def test_benchmark_runs_and_ours_match_references(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "THREADS", 1)
     out = tmp_path / "res"
     results = bench.main(
-        ["--T", str(T), "--reps", "1", "--budget", "0", "--inline", "--no-peers", "--out", str(out)]
+        ["--T", str(T), "--reps", "1", "--budget", "0", "--threads", "1", "--inline", "--no-peers", "--out", str(out)]
     )
     assert (out / "results.md").read_text().startswith("# polyformer core benchmark")
     saved = json.loads((out / "results.json").read_text())
@@ -46,8 +48,9 @@ def _peer_cases(module: str):
 
 
 @pytest.mark.parametrize("module", ["fla", "mambapy", "transformers"])
-def test_peers_give_our_outputs(module):
+def test_peers_give_our_outputs(module, monkeypatch):
     pytest.importorskip(module)
+    monkeypatch.setattr(runner, "THREADS", 1)
     cases = _peer_cases(module)
     assert cases
     for key, peer in cases:

@@ -32,7 +32,7 @@ def test_list_shows_domains_and_mixers(capsys):
 def test_doctor_reports_versions_and_backends(capsys):
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out
-    assert "torch" in out and "mixer backends" in out
+    assert "torch" in out and "mamba2" in out and "cuda" in out
 
 
 @pytest.mark.parametrize(

@@ -154,5 +154,3 @@ def test_cli_fast_dev_run(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     metrics = json.loads(next((tmp_path / "runs" / "graphs" / "cli").rglob("metrics.json")).read_text())
     assert 0 <= metrics["test/accuracy_sbm"] <= 100
-    bad = run_cli(["train", "graphs", *TINY, "name=cli2", "data.root=/nowhere", "data=zinc"], cwd=tmp_path)
-    assert bad.returncode != 0 and "never downloads" in bad.stderr

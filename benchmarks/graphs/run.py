@@ -1,0 +1,342 @@
+"""Graph transformers benchmark: accuracy on PATTERN/CLUSTER-recipe data, and speed/memory vs PyG's GPSConv.
+
+One command (writes JSON and markdown tables under benchmarks/graphs/results/):
+
+    .venv/bin/python benchmarks/graphs/run.py all            # accuracy + speed + memory
+    .venv/bin/python benchmarks/graphs/run.py accuracy --epochs 6 --train 600
+    .venv/bin/python benchmarks/graphs/run.py speed          # training throughput, ours / PyG GPSConv
+    .venv/bin/python benchmarks/graphs/run.py memory         # peak memory per graph size, one subprocess each
+
+Accuracy: class-weighted accuracy (benchmarking-gnns' accuracy_SBM) on the test split of PATTERN- and
+CLUSTER-recipe graphs generated here, for GPS with softmax attention, GPS with a linear mixer, the Graph
+Transformer and plain GINE, all with the same budget (graphs, epochs, width, depth; printed with the
+table), beside the published GraphGPS numbers on the original datasets (a full 100-epoch GPU run:
+experiment=gps_pattern / gps_cluster).
+
+Speed: training steps per second of our GPS layer stack (GINE + attention) and of the same-size model
+built from `torch_geometric.nn.GPSConv` (GINEConv + nn.MultiheadAttention), side by side in one
+process, interleaved, on batches of PATTERN-size graphs and on single large graphs.
+
+Memory: peak resident memory of one training step per model and graph size (10^3 to 10^5 nodes), each in
+a fresh subprocess (`ru_maxrss` minus the RSS before the step). Quadratic attention is run only where
+its analytic estimate fits under `--attn-cap-gib` (default 3 GiB, the machine is shared); above it the
+estimate is reported instead, while the linear mixers run at every size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+PUBLISHED = {"pattern": 86.685, "cluster": 78.016}  # GraphGPS (Rampasek et al. 2022), Table 2, original datasets
+
+
+# ---------------------------------------------------------------------------------------------- accuracy
+ACCURACY_MODELS = {
+    "GPS (GatedGCN + attention)": {"name": "gps", "local": "gatedgcn", "mixer": {"name": "attention"}, "attn_dropout": 0.2},
+    "GPS (GINE + attention)": {"name": "gps", "local": "gine", "mixer": {"name": "attention"}, "attn_dropout": 0.2},
+    "GPS (GINE + GLA, linear)": {"name": "gps", "local": "gine", "mixer": {"name": "gla"}, "node_order": "random"},
+    "Graph Transformer": {"name": "gt", "num_heads": 4},
+    "GINE": {"name": "gine"},
+}
+
+
+def run_accuracy(args) -> list[dict]:
+    """Train every model on both recipes with the same budget; return one row per (dataset, model)."""
+    import lightning as L
+
+    from polyformer.graphs.data import GraphDataModule
+    from polyformer.graphs.module import GraphModule
+
+    rows = []
+    counts = {"train": args.train, "val": args.val, "test": args.test}
+    for source in args.datasets:
+        dm = GraphDataModule(
+            source=source, data_dir=args.data_dir, num_graphs=counts, batch_size=args.batch_size,
+            pe={"lap_k": 8, "lap_norm": "none", "rwse_k": 0},
+        )
+        t0 = time.perf_counter()
+        dm.prepare_data()
+        dm.setup("fit")
+        print(f"[{source}] data ready in {time.perf_counter() - t0:.0f}s", flush=True)
+        for label, model_cfg in ACCURACY_MODELS.items():
+            if args.models and not any(m.lower() in label.lower() for m in args.models):
+                continue
+            L.seed_everything(0, verbose=False)
+            steps = args.epochs * -(-args.train // args.batch_size)
+            optim = {"name": "adamw", "lr": args.lr, "weight_decay": 1e-5,
+                     "scheduler": {"name": "cosine", "warmup_steps": max(1, steps // 20)}}
+            cfg = {"dim": args.dim, "num_layers": args.layers, **model_cfg}
+            module = GraphModule(model=cfg, optim=optim, data=dm.data_spec())
+            trainer = L.Trainer(
+                max_epochs=args.epochs, accelerator="cpu", logger=False, enable_checkpointing=False,
+                enable_progress_bar=False, enable_model_summary=False, gradient_clip_val=1.0,
+                num_sanity_val_steps=0,
+            )
+            t0 = time.perf_counter()
+            trainer.fit(module, datamodule=dm)
+            train_s = time.perf_counter() - t0
+            test = trainer.test(module, datamodule=dm, verbose=False)[0]
+            row = {
+                "dataset": source, "model": label, "test_accuracy_sbm": round(test["test/accuracy_sbm"], 2),
+                "val_accuracy_sbm": round(float(trainer.callback_metrics.get("val/accuracy_sbm", float("nan"))), 2),
+                "params": sum(p.numel() for p in module.parameters()), "train_seconds": round(train_s),
+                "published_graphgps": PUBLISHED[source],
+            }
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+            _save("accuracy", rows, _accuracy_table(rows, args))
+    return rows
+
+
+def _accuracy_table(rows, args) -> str:
+    budget = (f"Budget per run: {args.train}/{args.val}/{args.test} train/val/test graphs (recipe sizes), {args.epochs} epochs, "
+              f"batch {args.batch_size}, width {args.dim}, {args.layers} layers, AdamW lr {args.lr} cosine, "
+              f"LapPE k=8, CPU ({torch.get_num_threads()} threads).")
+    lines = [budget, "", "| dataset | model | params | test acc (class-weighted) | train time | GraphGPS published (original data, 100 epochs) |",
+             "|---|---|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['dataset'].upper()}-recipe | {r['model']} | {r['params']:,} | {r['test_accuracy_sbm']:.2f} | "
+                     f"{r['train_seconds']} s | {r['published_graphgps']} |")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------- models
+def build_ours(dim, layers, heads, mixer="attention", local="gine"):
+    """Our GPS stack (no encodings, a constant edge embedding, linear node head), as the registry builds it."""
+    from polyformer.graphs.models import MODELS
+
+    hints = {"node_features": {"kind": "float", "dim": dim}, "edge_features": {"kind": "none"}, "out_dim": 2,
+             "level": "node", "pe": None}
+    cfg = {"name": "gps", "dim": dim, "num_layers": layers, "local": local, "mixer": {"name": mixer},
+           "num_heads": heads, "attn_dropout": 0.0, "dropout": 0.0, "head_layers": 1}
+    return MODELS.build(cfg, hints=hints)
+
+
+class PyGGPS(torch.nn.Module):
+    """The same model from PyG's GPSConv: Linear in, GPSConv(GINEConv, multihead attention) x L, Linear out."""
+
+    def __init__(self, dim, layers, heads):
+        super().__init__()
+        from torch_geometric.nn import GINEConv, GPSConv
+
+        self.inp = torch.nn.Linear(dim, dim)
+        self.edge = torch.nn.Parameter(torch.randn(dim) * 0.02)
+        self.convs = torch.nn.ModuleList(
+            GPSConv(dim, GINEConv(torch.nn.Sequential(torch.nn.Linear(dim, dim), torch.nn.ReLU(), torch.nn.Linear(dim, dim)),
+                                  train_eps=True),
+                    heads=heads, dropout=0.0, attn_type="multihead", attn_kwargs={"dropout": 0.0}, norm="batch_norm")
+            for _ in range(layers)
+        )
+        self.out = torch.nn.Linear(dim, 2)
+
+    def forward(self, batch):
+        h = self.inp(batch.x)
+        e = self.edge.expand(batch.edge_index.shape[1], -1)
+        for conv in self.convs:
+            h = conv(h, batch.edge_index, batch.batch, edge_attr=e)
+        return self.out(h)
+
+
+def make_batch(num_graphs, nodes, avg_degree, dim, seed=0):
+    """`num_graphs` random graphs of `nodes` nodes (Erdos-Renyi by edge count), float features, labels."""
+    from torch_geometric.data import Batch, Data
+
+    g = torch.Generator().manual_seed(seed)
+    graphs = []
+    for _ in range(num_graphs):
+        m = nodes * avg_degree // 2
+        ei = torch.randint(0, nodes, (2, m), generator=g)
+        ei = torch.cat([ei, ei.flip(0)], 1)
+        graphs.append(Data(x=torch.randn(nodes, dim, generator=g), edge_index=ei,
+                           y=torch.randint(0, 2, (nodes,), generator=g), num_nodes=nodes))
+    return Batch.from_data_list(graphs)
+
+
+def train_step(model, opt, batch):
+    opt.zero_grad(set_to_none=True)
+    loss = torch.nn.functional.cross_entropy(model(batch), batch.y)
+    loss.backward()
+    opt.step()
+
+
+# ---------------------------------------------------------------------------------------------- speed
+def run_speed(args) -> list[dict]:
+    """Median training-step time of ours vs PyG GPSConv, interleaved in one process."""
+    rows = []
+    cases = [("32 graphs x 120 nodes", 32, 120, 40), ("1 graph x 2,000 nodes", 1, 2000, 10), ("1 graph x 4,000 nodes", 1, 4000, 10)]
+    for name, g, n, deg in cases:
+        torch.manual_seed(0)
+        batch = make_batch(g, n, deg, args.dim)
+        ours, peer = build_ours(args.dim, args.layers, args.heads), PyGGPS(args.dim, args.layers, args.heads)
+        opts = {m: torch.optim.AdamW(m.parameters(), 1e-3) for m in (ours, peer)}
+        times = {"ours": [], "pyg": []}
+        for rep in range(args.warmup + args.reps):
+            for key, model in (("ours", ours), ("pyg", peer)) if rep % 2 == 0 else (("pyg", peer), ("ours", ours)):
+                t0 = time.perf_counter()
+                train_step(model, opts[model], batch)
+                if rep >= args.warmup:
+                    times[key].append(time.perf_counter() - t0)
+        med = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+        row = {"case": name, "ours_steps_per_s": round(1 / med["ours"], 3), "pyg_steps_per_s": round(1 / med["pyg"], 3),
+               "ratio_ours_over_pyg": round(med["pyg"] / med["ours"], 3),
+               "params_ours": sum(p.numel() for p in ours.parameters()),
+               "params_pyg": sum(p.numel() for p in peer.parameters())}
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+        _save("speed", rows, _speed_table(rows, args))
+    return rows
+
+
+def _speed_table(rows, args) -> str:
+    lines = [f"GPS stack: width {args.dim}, {args.layers} layers, {args.heads} heads, GINE local + softmax attention, "
+             f"dropout 0; median of {args.reps} interleaved training steps (AdamW) after {args.warmup} warm-up, CPU "
+             f"({torch.get_num_threads()} threads).", "",
+             "| batch | ours steps/s | PyG GPSConv steps/s | ours / PyG | params ours / PyG |", "|---|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['case']} | {r['ours_steps_per_s']} | {r['pyg_steps_per_s']} | {r['ratio_ours_over_pyg']:.2f}x | "
+                     f"{r['params_ours']:,} / {r['params_pyg']:,} |")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------- memory
+def attention_bytes(nodes, heads, layers=1):
+    """Analytic lower bound of softmax attention's training memory on CPU: scores, probabilities and the
+    mask-expanded bias of one [heads, N, N] float32 map each, kept for backward (3 maps)."""
+    return 3 * heads * nodes * nodes * 4
+
+
+def memory_child(kind, nodes, dim, layers, heads, deg):
+    """One training step in this (fresh) process; prints peak RSS growth in MiB as JSON."""
+    torch.manual_seed(0)
+    batch = make_batch(1, nodes, deg, dim)
+    if kind == "pyg-attention":
+        model = PyGGPS(dim, layers, heads)
+    else:
+        model = build_ours(dim, layers, heads, mixer=kind.split("-", 1)[1])
+    opt = torch.optim.AdamW(model.parameters(), 1e-3)
+    base = _status_kib("VmRSS")
+    reset = _reset_peak()
+    t0 = time.perf_counter()
+    try:
+        train_step(model, opt, batch)
+        status = "ok"
+    except (MemoryError, RuntimeError) as exc:  # out of memory
+        status = f"failed: {type(exc).__name__}"
+    peak = _status_kib("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"peak_mib": round((peak - base) / 1024, 1), "seconds": round(time.perf_counter() - t0, 2), "status": status}))
+
+
+def _status_kib(field):
+    """A /proc/self/status memory field in KiB (VmRSS: now, VmHWM: peak since the last reset)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _reset_peak():
+    """Reset the process's peak-RSS mark (Linux: write 5 to /proc/self/clear_refs); False where unsupported."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def run_memory(args) -> list[dict]:
+    rows = []
+    kinds = ["ours-attention", "pyg-attention", *[f"ours-{m}" for m in args.linear]]
+    for nodes in args.sizes:
+        for kind in kinds:
+            row = {"nodes": nodes, "model": kind}
+            est = attention_bytes(nodes, args.heads) / 2**30
+            if kind.endswith("attention") and est > args.attn_cap_gib:
+                row.update(status=f"not run: attention needs >= {est:,.1f} GiB (cap {args.attn_cap_gib} GiB)", peak_mib=None)
+            else:
+                cmd = [sys.executable, __file__, "memory-child", kind, str(nodes), "--dim", str(args.dim),
+                       "--layers", str(args.layers), "--heads", str(args.heads), "--degree", str(args.degree)]
+                done = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+                lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
+                row.update(json.loads(lines[-1]) if lines else {"status": f"crashed (rc {done.returncode})", "peak_mib": None})
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+            _save("memory", rows, _memory_table(rows, args))
+    return rows
+
+
+def _memory_table(rows, args) -> str:
+    kinds = list(dict.fromkeys(r["model"] for r in rows))
+    lines = [f"One training step on one random graph (average degree {args.degree}), width {args.dim}, {args.layers} layers, "
+             f"{args.heads} heads; peak RSS growth (MiB) in a fresh process, and the step's seconds.", "",
+             "| nodes | " + " | ".join(kinds) + " |", "|---:|" + "---:|" * len(kinds)]
+    for n in dict.fromkeys(r["nodes"] for r in rows):
+        cells = []
+        for k in kinds:
+            r = next((r for r in rows if r["nodes"] == n and r["model"] == k), None)
+            if r is None:
+                cells.append("")
+            elif r.get("peak_mib") is None or r.get("status") != "ok":
+                cells.append(r.get("status", ""))
+            else:
+                cells.append(f"{r['peak_mib']:,.0f} MiB, {r['seconds']} s")
+        lines.append(f"| {n:,} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------- main
+def _save(name, rows, table):
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(rows, indent=2))
+    (RESULTS / f"{name}.md").write_text(table + "\n")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("what", choices=["all", "accuracy", "speed", "memory", "memory-child"])
+    p.add_argument("child", nargs="*", help=argparse.SUPPRESS)
+    p.add_argument("--datasets", nargs="+", default=["pattern", "cluster"])
+    p.add_argument("--models", nargs="*", default=None, help="substrings of model labels to run (accuracy)")
+    p.add_argument("--train", type=int, default=500)
+    p.add_argument("--val", type=int, default=100)
+    p.add_argument("--test", type=int, default=200)
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--dim", type=int, default=32)
+    p.add_argument("--layers", type=int, default=3)
+    p.add_argument("--heads", type=int, default=4)
+    p.add_argument("--reps", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--sizes", type=int, nargs="+", default=[1000, 4000, 10000, 30000, 100000])
+    p.add_argument("--linear", nargs="+", default=["gla", "mamba2"])
+    p.add_argument("--degree", type=int, default=10)
+    p.add_argument("--attn-cap-gib", type=float, default=3.0)
+    p.add_argument("--data-dir", default=os.environ.get("POLYFORMER_DATA_DIR"))
+    p.add_argument("--threads", type=int, default=None)
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.what == "memory-child":
+        kind, nodes = args.child
+        return memory_child(kind, int(nodes), args.dim, args.layers, args.heads, args.degree)
+    if args.what in ("speed", "all"):
+        run_speed(args)
+    if args.what in ("memory", "all"):
+        run_memory(args)
+    if args.what in ("accuracy", "all"):
+        run_accuracy(args)
+
+
+if __name__ == "__main__":
+    main()
