@@ -118,7 +118,7 @@ def act_on_history(module, observations, returns_to_go, actions=None, timesteps=
     k = int(getattr(module.net, "context_len", 1))
     mean = np.asarray(module.spec["state_mean"], np.float32)
     std = np.asarray(module.spec["state_std"], np.float32)
-    tens = lambda x, dt: torch.as_tensor(np.ascontiguousarray(x[:, -k:]), dtype=dt, device=dev)
+    tens = lambda x, dt: torch.as_tensor(np.array(x[:, -k:]), dtype=dt, device=dev)
     with torch.no_grad():
         out = module.net(tens((obs.reshape(n, t, -1) - mean) / std, torch.float32),
                          tens(acts, torch.long if codec.discrete else torch.float32),

@@ -101,12 +101,16 @@ def rollout_eval(cfg: DictConfig) -> dict[str, Any]:
 
 
 def collect(cfg: DictConfig) -> dict[str, Any]:
-    """`polyformer collect rl env=<id> flavour=<random|medium|expert|replay|all> [data.episodes=N]`."""
+    """`polyformer collect rl env=<id> flavour=<random|medium|expert|replay|all|[a,b]> [data.episodes=N]`."""
     from polyformer.rl.data import minari_io
     from polyformer.rl.data.collect import FLAVOURS, data_root
     from polyformer.rl.data.collect import collect as collect_one
 
-    flavours = list(FLAVOURS) if str(cfg.flavour) == "all" else [f.strip() for f in str(cfg.flavour).split(",")]
+    value = cfg.flavour
+    if OmegaConf.is_list(value):
+        flavours = [str(f) for f in value]
+    else:
+        flavours = list(FLAVOURS) if str(value) == "all" else [str(value)]
     data = cfg.get("data") or {}
     root = data_root(cfg.paths.data_dir)
     out: dict[str, Any] = {"root": str(root), "datasets": {}}

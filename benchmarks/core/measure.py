@@ -139,8 +139,16 @@ def time_interleaved(
     }
 
 
+def _die_with_parent() -> None:
+    """Linux: have the kernel kill this child when the parent process dies (PR_SET_PDEATHSIG)."""
+    libc = _libc()
+    if libc is not None:
+        libc.prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+
+
 def _child(conn, fn, args, mem_limit_gib):
     try:
+        _die_with_parent()
         configure_malloc()
         limit_memory(mem_limit_gib)
         conn.send(("ok", fn(*args)))

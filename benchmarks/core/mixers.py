@@ -12,6 +12,7 @@ markdown. Peers that are not installed (`pip install -e '.[bench]'`) are skipped
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -33,6 +34,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=Path("benchmarks/core/results"), help="folder for results.json/.md")
     p.add_argument("--reps", type=int, default=None, help="timed repetitions per implementation (default 7, quick 3)")
     p.add_argument("--budget", type=float, default=20.0, help="seconds of timed repetitions per implementation and T")
+    p.add_argument(
+        "--update",
+        action="store_true",
+        help="keep the other groups of an existing results.json in --out (same T and sizes); rerun only --only",
+    )
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
     p.add_argument("--no-peers", action="store_true", help="only our ops and mixers and our references")
     p.add_argument("--inline", action="store_true", help="run everything in this process (tests; memory less isolated)")
@@ -61,6 +67,18 @@ def select_groups(only, no_peers: bool):
     return groups
 
 
+def _previous(path: Path, Ts, sizes: Sizes) -> dict | None:
+    """An earlier results file measured at the same T and sizes, to merge a partial rerun into."""
+    from dataclasses import asdict
+
+    if not path.exists():
+        return None
+    old = json.loads(path.read_text())
+    if old.get("Ts") != list(Ts) or old.get("sizes") != asdict(sizes):
+        raise SystemExit(f"--update: {path} was measured at other T or sizes; rerun everything instead")
+    return old
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     runner.THREADS = args.threads
@@ -69,9 +87,11 @@ def main(argv=None) -> dict:
     sizes = Sizes(batch=args.batch, dim=args.dim)
     groups = select_groups(args.only, args.no_peers)
     args.out.mkdir(parents=True, exist_ok=True)
+    previous = _previous(args.out / "results.json", Ts, sizes) if args.update else None
     results = run_all(
         groups, Ts, sizes, reps=reps, budget_s=args.budget, memory=not args.no_memory, inline=args.inline,
         mem_limit_gib=args.mem_limit_gib, timeout_s=args.timeout, out_json=args.out / "results.json",
+        keep=None if previous is None else previous["groups"],
     )  # fmt: skip
     command = "python -m benchmarks.core.mixers " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     md = markdown(results, command.strip())

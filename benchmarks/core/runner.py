@@ -25,6 +25,30 @@ def all_groups() -> tuple[Group, ...]:
     return OP_GROUPS + MIXER_GROUPS
 
 
+PRELOAD = {  # imported once in the parent, so forked children do not import them again (seconds each)
+    "polyformer": ("polyformer.core.mixers", "polyformer.core.ops.attention"),
+    "fla": ("fla.ops.gla.naive", "fla.ops.delta_rule.naive", "fla.ops.retention.naive"),
+    "mambapy": ("mambapy.mamba",),
+    "transformers": ("transformers.models.mamba.modeling_mamba", "transformers.models.mamba2.modeling_mamba2"),
+}
+
+
+def preload(groups) -> None:
+    """Import what the children will use (no torch ops run here, so forking stays safe)."""
+    import importlib
+    import warnings
+
+    names = {"polyformer"} | {m for g in groups for i in g.impls if i.available() for m in i.requires}
+    for name in sorted(names):
+        for module in PRELOAD.get(name, ()):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    importlib.import_module(module)
+            except Exception as e:  # the child reports the failure where it matters
+                _log(f"  (could not preload {module}: {type(e).__name__}: {e})")
+
+
 def find_group(key: str) -> Group:
     return next(g for g in all_groups() if g.key == key)
 
@@ -125,8 +149,11 @@ def run_all(
     mem_limit_gib: float,
     timeout_s: float,
     out_json: Path | None = None,
+    keep: dict | None = None,
 ) -> dict:
-    """Measure every group at every T; returns (and, when given a path, keeps writing) the results dict."""
+    """Measure every group at every T; returns (and, when given a path, keeps writing) the results dict.
+
+    `keep`: groups of an earlier results dict (same T and sizes) kept unless measured again here."""
     results = {
         "meta": {
             **cpu_info(),
@@ -142,6 +169,15 @@ def run_all(
         "Ts": Ts,
         "groups": {},
     }
+    order = [g.key for g in all_groups()]
+    for key in order:  # earlier measurements first, in the usual order; replaced below when rerun
+        if key in (keep or {}):
+            results["groups"][key] = keep[key]
+    if keep:
+        results["meta"]["updated_groups"] = [g.key for g in groups]
+
+    if not inline:
+        preload(groups)
 
     def call(fn, *args):
         if inline:
@@ -149,16 +185,14 @@ def run_all(
         return in_child(fn, *args, timeout_s=timeout_s, mem_limit_gib=mem_limit_gib)
 
     for group in groups:
-        entry = results["groups"].setdefault(
-            group.key,
-            {
-                "kind": group.kind,
-                "name": group.name,
-                "linear": group.linear,
-                "impls": {i.name: {"label": i.label, "role": i.role, "max_T": i.max_T} for i in group.impls},
-                "results": {},
-            },
-        )
+        entry = results["groups"][group.key] = {
+            "kind": group.kind,
+            "name": group.name,
+            "linear": group.linear,
+            "impls": {i.name: {"label": i.label, "role": i.role, "max_T": i.max_T} for i in group.impls},
+            "measured": time.strftime("%Y-%m-%d %H:%M"),
+            "results": {},
+        }
         failed: dict[str, str] = {}
         for T in Ts:
             names = [i.name for i in group.impls if i.runs_at(T) and i.available() and i.name not in failed]
@@ -191,6 +225,8 @@ def run_all(
             _log(_progress_line(group, T, res, time.perf_counter() - t0))
             if out_json is not None:
                 out_json.write_text(json.dumps(results, indent=1))
+    rank = {k: i for i, k in enumerate(order)}
+    results["groups"] = dict(sorted(results["groups"].items(), key=lambda kv: rank.get(kv[0], len(rank))))
     results["meta"]["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     if out_json is not None:
         out_json.write_text(json.dumps(results, indent=1))

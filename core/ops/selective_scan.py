@@ -32,17 +32,26 @@ import math
 
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 from polyformer.core.errors import DataError
 
 __all__ = ["selective_scan", "naive_selective_scan", "selective_scan_step"]
 
-# Largest [B, chunks, L, Dm, N] block of recomputed states the backward pass holds at once (elements).
+# Largest [B, chunks, L, Dm, N] block of recomputed decays / states the backward pass holds at once
+# (elements per buffer; it holds two).
 _BACKWARD_BLOCK_ELEMENTS = 1 << 24
 
 
 def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float32 if dtype in (torch.bfloat16, torch.float16) else dtype
+
+
+def _log_floor(dtype: torch.dtype) -> float:
+    """Cumulative (in-chunk) log-decays are clamped here before `exp` (about -43 in float32, -354 in
+    float64): decays below `exp(floor)` are negligible next to the dtype's precision, and clamping keeps
+    them out of the denormal range, where arithmetic is slow on many CPUs."""
+    return 0.5 * math.log(torch.finfo(dtype).tiny)
 
 
 def _auto_chunk(T: int) -> int:
@@ -168,6 +177,7 @@ class _ChunkScan(torch.autograd.Function):
         Bsz, T, Dm = u.shape
         G, N = B.shape[-2:]
         Dg, nc = Dm // G, T // L
+        floor = _log_floor(u.dtype)
         At = A.view(G, Dg, N).transpose(1, 2).contiguous()  # [G, N, Dg]
         d5 = delta.view(Bsz, nc, L, G, 1, Dg)
         du5 = (delta * u).view(Bsz, nc, L, G, 1, Dg)
@@ -184,7 +194,7 @@ class _ChunkScan(torch.autograd.Function):
         y5 = torch.stack(ys, 2)  # [B, nc, L, G, 1, Dg]
         # 2. pass states across chunks: H_in[c + 1] = exp(A * sum(delta over chunk c)) * H_in[c] + h_end[c]
         cd5 = d5.cumsum(2)
-        decay = torch.exp(cd5[:, :, -1] * At)
+        decay = torch.exp((cd5[:, :, -1] * At).clamp_(min=floor))
         h_in = torch.empty_like(h)
         H = u.new_zeros(Bsz, G, N, Dg) if h0 is None else h0.view(Bsz, G, Dg, N).transpose(-1, -2)
         for c in range(nc):
@@ -198,7 +208,7 @@ class _ChunkScan(torch.autograd.Function):
             corr = []
             for l, cd_l in enumerate(cd5[:, c0:].unbind(2)):
                 torch.mul(cd_l, At, out=e)
-                corr.append(C_s[l][:, c0:] @ e.exp_().mul_(hs))
+                corr.append(C_s[l][:, c0:] @ e.clamp_(min=floor).exp_().mul_(hs))
             y5[:, c0:] += torch.stack(corr, 2)
         ctx.save_for_backward(u, delta, At, B, C, h_in)
         ctx.L, ctx.has_h0 = L, h0 is not None
@@ -206,6 +216,7 @@ class _ChunkScan(torch.autograd.Function):
         return y5.view(Bsz, T, Dm), H.transpose(-1, -2).reshape(Bsz, Dm, N)
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, dy, dH):
         u, delta, At, B, C, h_in = ctx.saved_tensors
         L = ctx.L
@@ -248,6 +259,7 @@ def _backward_block(d5, du5, dy5, B5, C5, At, h_in, g_next):
     """
     Bsz, nb, L, G, _, Dg = d5.shape
     N = At.shape[1]
+    floor = _log_floor(d5.dtype)
     d_s, du_s, dy_s, B_s, C_s = (t.unbind(2) for t in (d5, du5, dy5, B5, C5))
     # forward again: decays a_l and states h_l of every step (the block's only [.., L, N, Dg] buffers),
     # and S = sum_l E_l * (dy_l C_l), E_l = prod_{s <= l} a_s: what the block's outputs send to its first state
@@ -261,7 +273,7 @@ def _backward_block(d5, du5, dy5, B5, C5, At, h_in, g_next):
         torch.mul(d_s[l], At, out=a_s[l]).exp_()
         torch.mul(prev, a_s[l], out=h_s[l]).addcmul_(du_s[l], B_s[l])
         prev = h_s[l]
-        E.copy_(a_s[l]) if l == 0 else E.mul_(a_s[l])
+        E.copy_(a_s[l]) if l == 0 else E.mul_(a_s[l]).clamp_(min=math.exp(floor))
         S.addcmul_(torch.mul(E, dy_s[l], out=tmp), C_s[l])
     # dLoss/dh at each chunk's last step from later chunks: g_out[c] = S[c + 1] + E[c + 1] * g_out[c + 1]
     g_out = torch.empty_like(S)

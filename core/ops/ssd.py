@@ -25,6 +25,8 @@ step first, masked to -inf above the diagonal before `exp`, so nothing can overf
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -35,6 +37,13 @@ __all__ = ["ssd", "chunk_ssd", "naive_ssd", "ssd_step"]
 
 def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float32 if dtype in (torch.bfloat16, torch.float16) else dtype
+
+
+def _log_floor(dtype: torch.dtype) -> float:
+    """Cumulative log-decays are clamped here before `exp` (about -43 in float32, -354 in float64): smaller
+    decays are negligible next to the dtype's precision, and the clamp keeps them out of the denormal
+    range, where arithmetic is slow on many CPUs."""
+    return 0.5 * math.log(torch.finfo(dtype).tiny)
 
 
 def _prepare(x, dt, A, B, C, D, z, dt_bias, dt_softplus, initial_state, step=False):
@@ -170,18 +179,19 @@ def chunk_ssd(
     C5 = Cp.view(Bsz, nc, L, G, N).transpose(2, 3)
 
     # 1. inside each chunk: y_i = sum_{j <= i} (C_i . B_j) exp(acs_i - acs_j) dt_j x_j
+    floor = _log_floor(acs.dtype)
     causal = torch.ones(L, L, dtype=torch.bool, device=x.device).tril()
-    seg = (acs[..., :, None] - acs[..., None, :]).masked_fill(~causal, float("-inf"))
+    seg = (acs[..., :, None] - acs[..., None, :]).clamp_min(floor).masked_fill(~causal, float("-inf"))
     CB = C5 @ B5.transpose(-1, -2)  # [B, nc, G, L, L], shared by the heads of a group
     Y = (CB[:, :, :, None] * seg.exp()) @ X6  # [B, nc, G, Hg, L, P]
 
     # 2. each chunk's end state from a zero start: sum_j exp(acs_last - acs_j) dt_j x_j B_j^T
-    to_end = torch.exp(acs[..., -1:] - acs)  # [B, nc, G, Hg, L]
+    to_end = torch.exp((acs[..., -1:] - acs).clamp_min(floor))  # [B, nc, G, Hg, L]
     Xe = (X6 * to_end[..., None]).transpose(-1, -2).reshape(Bsz, nc, G, Hg * P, L)
     states = (Xe @ B5).view(Bsz, nc, G, Hg, P, N)
 
     # 3. pass states across chunks: S_in[c + 1] = exp(acs_last[c]) S_in[c] + states[c]
-    chunk_decay = acs[..., -1].exp()[..., None, None]  # [B, nc, G, Hg, 1, 1]
+    chunk_decay = acs[..., -1].clamp_min(floor).exp()[..., None, None]  # [B, nc, G, Hg, 1, 1]
     S = x.new_zeros(Bsz, G, Hg, P, N) if h0 is None else h0.view(Bsz, G, Hg, P, N)
     s_in = []
     for st_c, dec_c in zip(states.unbind(1), chunk_decay.unbind(1)):
@@ -192,7 +202,7 @@ def chunk_ssd(
     # 4. incoming state to outputs: y_i += exp(acs_i) C_i . S_in  (all heads of a group in one matmul)
     S_cols = s_in.permute(0, 1, 2, 5, 3, 4).reshape(Bsz, nc, G, N, Hg * P)
     Y_off = (C5 @ S_cols).view(Bsz, nc, G, L, Hg, P).transpose(3, 4)  # [B, nc, G, Hg, L, P]
-    Y = Y + Y_off * acs.exp()[..., None]
+    Y = Y + Y_off * acs.clamp_min(floor).exp()[..., None]
 
     y = Y.permute(0, 1, 4, 2, 3, 5).reshape(Bsz, nc * L, H, P)[:, :T]
     final = S.reshape(Bsz, H, P, N)

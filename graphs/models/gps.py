@@ -34,7 +34,7 @@ class GPSLayer(nn.Module):
     def __init__(
         self,
         dim: int,
-        local: str = "gatedgcn",
+        local: str = "gine",
         mixer: str | Mapping[str, Any] | None = "attention",
         num_heads: int = 4,
         dropout: float = 0.0,
@@ -81,7 +81,7 @@ class GPS(nn.Module):
     Args:
         dim: hidden width (GraphGPS: 64 on PATTERN, 48 on CLUSTER).
         num_layers: GPS layers (PATTERN 6, CLUSTER 16 in the published configs).
-        local: "gatedgcn", "gine" or "none" (a pure transformer).
+        local: "gine", "gatedgcn" (the published PATTERN/CLUSTER recipe) or "none" (a pure transformer).
         mixer: the global mixer (core name or dict), or None for a pure MPNN.
         num_heads, attn_dropout: offered to the mixer.
         dropout: dropout in the local, global and MLP branches.
@@ -100,7 +100,7 @@ class GPS(nn.Module):
         self,
         dim: int = 64,
         num_layers: int = 4,
-        local: str = "gatedgcn",
+        local: str = "gine",
         mixer: str | Mapping[str, Any] | None = "attention",
         num_heads: int = 4,
         dropout: float = 0.0,

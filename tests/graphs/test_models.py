@@ -12,7 +12,7 @@ from polyformer.graphs.models.dense import DenseBatch, shortest_path_distances
 
 SMALL = {"dim": 16, "num_layers": 2}
 CONFIGS = [
-    {"name": "gps"},
+    {"name": "gps", "local": "gatedgcn"},
     {"name": "gps", "local": "gine", "spd_max_dist": 3},
     {"name": "gps", "mixer": None},
     {"name": "gps", "local": "none", "node_order": "degree"},
