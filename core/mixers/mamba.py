@@ -63,9 +63,13 @@ def check_backend(name: str, backend: str, mode: str) -> str:
     if backend not in BACKENDS:
         raise ConfigError(f"{name}: backend must be one of {BACKENDS}, got '{backend}'")
     if backend == "mamba_ssm" and not mamba_ssm_available():
-        raise ConfigError(f"{name}: backend='mamba_ssm' needs the mamba-ssm package, which does not import; {CUDA_INSTALL_HINT}")
+        raise ConfigError(
+            f"{name}: backend='mamba_ssm' needs the mamba-ssm package, which does not import; {CUDA_INSTALL_HINT}"
+        )
     if backend == "mamba_ssm" and mode == "recurrent":
-        raise ConfigError(f"{name}: mode='recurrent' is the torch reference loop; use backend='torch' or 'auto' with it")
+        raise ConfigError(
+            f"{name}: mode='recurrent' is the torch reference loop; use backend='torch' or 'auto' with it"
+        )
     return backend
 
 
@@ -88,7 +92,9 @@ def check_mask(mask: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor | Non
     if mask is None:
         return None
     if tuple(mask.shape) != tuple(x.shape[:2]):
-        raise DataError(f"mask must be [B, T] = {list(x.shape[:2])} (True at valid tokens), got {tuple(mask.shape)}")
+        raise DataError(
+            f"mask must be [B, T] = {list(x.shape[:2])} (True at valid tokens), got {tuple(mask.shape)}"
+        )
     return mask.to(torch.bool)
 
 
@@ -193,18 +199,24 @@ class MambaMixer(TokenMixer):
         self.dim, self.d_state, self.d_conv, self.chunk_size = dim, d_state, d_conv, chunk_size
         self.d_inner = int(expand * dim)
         self.dt_rank = math.ceil(dim / 16) if dt_rank == "auto" else int(dt_rank)
-        init = dict(dt_min=dt_min, dt_max=dt_max, dt_init=dt_init, dt_scale=dt_scale, dt_init_floor=dt_init_floor)
+        init = dict(
+            dt_min=dt_min, dt_max=dt_max, dt_init=dt_init, dt_scale=dt_scale, dt_init_floor=dt_init_floor
+        )
 
         self.in_proj = nn.Linear(dim, 2 * self.d_inner, bias=bias)
         self.conv1d, self.x_proj, self.dt_proj, self.A_log, self.D = self._ssm_params(conv_bias, **init)
         if not causal:  # the time-reversed scan's own parameters (Vision Mamba's "v2" bidirectional layer)
-            self.conv1d_b, self.x_proj_b, self.dt_proj_b, self.A_b_log, self.D_b = self._ssm_params(conv_bias, **init)
+            self.conv1d_b, self.x_proj_b, self.dt_proj_b, self.A_b_log, self.D_b = self._ssm_params(
+                conv_bias, **init
+            )
         self.out_proj = nn.Linear(self.d_inner, dim, bias=bias)
 
     def _ssm_params(self, conv_bias, dt_min, dt_max, dt_init, dt_scale, dt_init_floor):
         """conv1d, x_proj, dt_proj, A_log, D of one scan direction, initialised as in mamba-ssm."""
         d_inner, N = self.d_inner, self.d_state
-        conv1d = nn.Conv1d(d_inner, d_inner, self.d_conv, groups=d_inner, padding=self.d_conv - 1, bias=conv_bias)
+        conv1d = nn.Conv1d(
+            d_inner, d_inner, self.d_conv, groups=d_inner, padding=self.d_conv - 1, bias=conv_bias
+        )
         x_proj = nn.Linear(d_inner, self.dt_rank + 2 * N, bias=False)
         dt_proj = nn.Linear(self.dt_rank, d_inner, bias=True)
         std = self.dt_rank**-0.5 * dt_scale
@@ -246,7 +258,9 @@ class MambaMixer(TokenMixer):
         xc, conv_state = causal_conv(xs, conv1d.weight, conv1d.bias, mask, state.get("conv"), want_state)
         delta, B, C = self._dt_B_C(xc, x_proj, dt_proj)
         if mask is not None:  # padded steps: delta = 0 leaves the state untouched
-            delta = torch.where(mask[..., None], delta, torch.zeros((), dtype=delta.dtype, device=delta.device))
+            delta = torch.where(
+                mask[..., None], delta, torch.zeros((), dtype=delta.dtype, device=delta.device)
+            )
         A = -torch.exp(A_log.to(delta.dtype))
         args = (xc, delta, A, B, C, D.to(delta.dtype))
         kw = dict(initial_state=state.get("ssm"), output_final_state=want_state)
@@ -268,7 +282,9 @@ class MambaMixer(TokenMixer):
         else:
             no_state_when_bidirectional("mamba", state, return_state)
             back_mask = None if mask is None else mask.flip(1)
-            y = self._scan(xs, mask, None, False)[0] + self._scan(xs.flip(1), back_mask, None, False, True)[0].flip(1)
+            y = self._scan(xs, mask, None, False)[0] + self._scan(xs.flip(1), back_mask, None, False, True)[
+                0
+            ].flip(1)
             new_state = None
         return self.out_proj(y * F.silu(z)), new_state
 
@@ -317,7 +333,7 @@ def _mamba_ssm_scan(u, delta, A, B, C, D, *, initial_state=None, output_final_st
         u.transpose(1, 2), delta.to(u.dtype).transpose(1, 2), A.float(), B.transpose(1, 2), C.transpose(1, 2),
         D.float(), z=None, delta_bias=None, delta_softplus=False, return_last_state=output_final_state,
     )  # fmt: skip
-    y, last = (out if output_final_state else (out, None))
+    y, last = out if output_final_state else (out, None)
     y = y.transpose(1, 2)
     if initial_state is not None:
         h0 = initial_state.float()

@@ -103,14 +103,18 @@ class Mamba2Mixer(TokenMixer):
         if ngroups < 1 or self.nheads % ngroups:
             raise ConfigError(f"mamba2: ngroups={ngroups} must divide the number of heads ({self.nheads})")
         if d_conv < 1 or d_state < 1 or chunk_size < 1:
-            raise ConfigError(f"mamba2: d_conv, d_state and chunk_size must be >= 1, got {d_conv}, {d_state}, {chunk_size}")
+            raise ConfigError(
+                f"mamba2: d_conv, d_state and chunk_size must be >= 1, got {d_conv}, {d_state}, {chunk_size}"
+            )
         lo, hi = A_init_range
         if not 0 < lo <= hi:
             raise ConfigError(f"mamba2: A_init_range must satisfy 0 < low <= high, got {A_init_range}")
         self.conv_dim = self.d_inner + 2 * ngroups * d_state
 
         self.in_proj = nn.Linear(dim, self.d_inner + self.conv_dim + self.nheads, bias=bias)  # [z, xBC, dt]
-        self.conv1d, self.dt_bias, self.A_log, self.D = self._ssm_params(conv_bias, A_init_range, dt_min, dt_max, dt_init_floor)
+        self.conv1d, self.dt_bias, self.A_log, self.D = self._ssm_params(
+            conv_bias, A_init_range, dt_min, dt_max, dt_init_floor
+        )
         if not causal:  # the time-reversed scan's own parameters
             self.conv1d_b, self.dt_bias_b, self.A_b_log, self.D_b = self._ssm_params(
                 conv_bias, A_init_range, dt_min, dt_max, dt_init_floor
@@ -141,7 +145,12 @@ class Mamba2Mixer(TokenMixer):
     def _ssm_params(self, conv_bias, A_init_range, dt_min, dt_max, dt_init_floor):
         """conv1d, dt_bias, A_log, D of one scan direction, initialised as in mamba-ssm."""
         conv1d = nn.Conv1d(
-            self.conv_dim, self.conv_dim, self.d_conv, groups=self.conv_dim, padding=self.d_conv - 1, bias=conv_bias
+            self.conv_dim,
+            self.conv_dim,
+            self.d_conv,
+            groups=self.conv_dim,
+            padding=self.d_conv - 1,
+            bias=conv_bias,
         )
         dt_bias = nn.Parameter(inverse_softplus_dt(self.nheads, dt_min, dt_max, dt_init_floor))
         A_log = nn.Parameter(torch.empty(self.nheads).uniform_(*A_init_range).log())
@@ -167,7 +176,12 @@ class Mamba2Mixer(TokenMixer):
         x, B, C = xc.split([self.d_inner, G * N, G * N], -1)
         ct = acc_dtype(xc.dtype)
         dt = F.softplus(dt.to(ct) + dt_bias.to(ct))
-        return x.unflatten(-1, (self.nheads, self.headdim)), B.unflatten(-1, (G, N)), C.unflatten(-1, (G, N)), dt
+        return (
+            x.unflatten(-1, (self.nheads, self.headdim)),
+            B.unflatten(-1, (G, N)),
+            C.unflatten(-1, (G, N)),
+            dt,
+        )
 
     def _scan(self, xBC, dt, mask, state, want_state, reverse=False):
         """One direction: conv, SSD. Returns `(y[B, T, d_inner], state | None)`."""
@@ -196,7 +210,9 @@ class Mamba2Mixer(TokenMixer):
             y, new_state = self._scan(xBC, dt, mask, state, return_state)
         else:
             no_state_when_bidirectional("mamba2", state, return_state)
-            back = self._scan(xBC.flip(1), dt.flip(1), None if mask is None else mask.flip(1), None, False, True)[0]
+            back = self._scan(
+                xBC.flip(1), dt.flip(1), None if mask is None else mask.flip(1), None, False, True
+            )[0]
             y = self._scan(xBC, dt, mask, None, False)[0] + back.flip(1)
             new_state = None
         return self.out_proj(self.norm(y, z)), new_state
@@ -224,7 +240,9 @@ class Mamba2Mixer(TokenMixer):
         dtype = dtype or self.out_proj.weight.dtype
         return {
             "conv": torch.zeros(batch, self.conv_dim, self.d_conv - 1, device=device, dtype=dtype),
-            "ssm": torch.zeros(batch, self.nheads, self.headdim, self.d_state, device=device, dtype=acc_dtype(dtype)),
+            "ssm": torch.zeros(
+                batch, self.nheads, self.headdim, self.d_state, device=device, dtype=acc_dtype(dtype)
+            ),
         }
 
     def extra_repr(self) -> str:

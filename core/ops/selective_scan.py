@@ -15,15 +15,16 @@ The recurrence, per batch row b, channel d and state n (tensors are batch-first)
 - Half-precision inputs are computed in float32; the output has the input's dtype and the final
   state is float32 (float64 inputs stay float64 throughout).
 
-`selective_scan` is the training form. It never materialises the `[B, T, Dm, N]` states: the
-sequence is cut into chunks of `L` steps that are scanned *together* (a Python loop over the `L`
-positions of a chunk, each step one batch of small in-place ops over every chunk at once), then the
-chunk states are passed from chunk to chunk (a loop over chunks on `[B, Dm, N]`), then each chunk's
-outputs are corrected by its incoming state (`C_t . exp(A * cumsum(delta)) * h_in`; every exponent is
-<= 0, so nothing overflows). With `L ~ sqrt(T)` that is `O(sqrt(T))` Python steps instead of `T`.
-The backward pass is written by hand the same way (adjoint scan run in reverse, chunk states
-recomputed rather than stored), so memory stays at `O(B * T * Dm + B * T/L * Dm * N)` between
-forward and backward.
+`selective_scan` is the training form. The sequence is cut into chunks of `L` steps (default about `sqrt(T / 2)`), and the chunks are
+scanned *together*: a Python loop over the `L` positions of a chunk, each step a few in-place ops over
+all chunks at once, from a zero state, also keeping `E_l = prod_{s <= l} exp(delta_s A)` (the response
+to a unit initial state; every factor is <= 1, so nothing overflows). Then the chunks' incoming states
+are passed on chunk by chunk (a loop over `[B, Dm, N]` states), and each chunk's outputs get
+`C_l . (E_l * h_in)`. That is `O(sqrt(T))` Python steps instead of `T`, on tensors big enough to keep
+the CPU busy. The backward pass is written by hand the same way (the adjoint scan runs backwards from
+exact chunk-end adjoints; decays and states are recomputed rather than stored), so memory between
+forward and backward is `O(B T Dm + B (T / L) Dm N)`. Long inputs are processed in blocks of chunks so
+that no temporary exceeds `_BLOCK_ELEMENTS` elements.
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ from polyformer.core.errors import DataError
 
 __all__ = ["selective_scan", "naive_selective_scan", "selective_scan_step"]
 
-# Largest [B, chunks, L, Dm, N] block of recomputed decays / states the backward pass holds at once
-# (elements per buffer; it holds two).
-_BACKWARD_BLOCK_ELEMENTS = 1 << 24
+# Largest [B, chunks, L, Dm, N] block of decays / states the forward (one buffer) and backward (two)
+# passes hold at once, in elements; longer inputs are processed in blocks of chunks.
+_BLOCK_ELEMENTS = 1 << 24
 
 
 def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -48,9 +49,9 @@ def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 def _log_floor(dtype: torch.dtype) -> float:
-    """Cumulative (in-chunk) log-decays are clamped here before `exp` (about -43 in float32, -354 in
-    float64): decays below `exp(floor)` are negligible next to the dtype's precision, and clamping keeps
-    them out of the denormal range, where arithmetic is slow on many CPUs."""
+    """Cumulative (in-chunk) decays are clamped below at `exp(floor)` (about 2e-19 in float32, 1e-154 in
+    float64): smaller decays are negligible next to the dtype's precision, and the clamp keeps them out
+    of the denormal range, where arithmetic is slow on many CPUs."""
     return 0.5 * math.log(torch.finfo(dtype).tiny)
 
 
@@ -177,43 +178,26 @@ class _ChunkScan(torch.autograd.Function):
         Bsz, T, Dm = u.shape
         G, N = B.shape[-2:]
         Dg, nc = Dm // G, T // L
-        floor = _log_floor(u.dtype)
         At = A.view(G, Dg, N).transpose(1, 2).contiguous()  # [G, N, Dg]
-        d5 = delta.view(Bsz, nc, L, G, 1, Dg)
-        du5 = (delta * u).view(Bsz, nc, L, G, 1, Dg)
-        B5, C5 = B.view(Bsz, nc, L, G, N, 1), C.view(Bsz, nc, L, G, 1, N)
-        d_s, du_s, B_s, C_s = d5.unbind(2), du5.unbind(2), B5.unbind(2), C5.unbind(2)
-        # 1. every chunk from a zero state, all chunks at once: L steps over [B, nc, G, N, Dg]
-        h = u.new_zeros(Bsz, nc, G, N, Dg)
-        a = torch.empty_like(h)
-        ys = []
-        for l in range(L):
-            torch.mul(d_s[l], At, out=a)
-            h.mul_(a.exp_()).addcmul_(du_s[l], B_s[l])
-            ys.append(C_s[l] @ h)  # [B, nc, G, 1, Dg]
-        y5 = torch.stack(ys, 2)  # [B, nc, L, G, 1, Dg]
-        # 2. pass states across chunks: H_in[c + 1] = exp(A * sum(delta over chunk c)) * H_in[c] + h_end[c]
-        cd5 = d5.cumsum(2)
-        decay = torch.exp((cd5[:, :, -1] * At).clamp_(min=floor))
-        h_in = torch.empty_like(h)
+        views = (
+            delta.view(Bsz, nc, L, G, 1, Dg),
+            (delta * u).view(Bsz, nc, L, G, 1, Dg),
+            B.view(Bsz, nc, L, G, N, 1),
+            C.view(Bsz, nc, L, G, 1, N),
+        )
         H = u.new_zeros(Bsz, G, N, Dg) if h0 is None else h0.view(Bsz, G, Dg, N).transpose(-1, -2)
-        for c in range(nc):
-            h_in[:, c] = H
-            H = torch.addcmul(h[:, c], decay[:, c], H)
-        # 3. add each chunk's incoming state to its outputs: y_t += C_t . (exp(A * cumsum(delta)_t) * H_in)
-        c0 = 0 if h0 is not None else 1
-        if c0 < nc:
-            hs = h_in[:, c0:]
-            e = torch.empty_like(hs)
-            corr = []
-            for l, cd_l in enumerate(cd5[:, c0:].unbind(2)):
-                torch.mul(cd_l, At, out=e)
-                corr.append(C_s[l][:, c0:] @ e.clamp_(min=floor).exp_().mul_(hs))
-            y5[:, c0:] += torch.stack(corr, 2)
+        step = _chunks_per_block(Bsz * L * Dm * N, nc)
+        ys, h_in = [], []
+        for c_lo in range(0, nc, step):  # blocks of chunks, first block first; H flows from block to block
+            cs = slice(c_lo, min(nc, c_lo + step))
+            y_blk, h_in_blk, H = _forward_block(*(v[:, cs] for v in views), At, H)
+            ys.append(y_blk)
+            h_in.append(h_in_blk)
+        h_in = torch.cat(h_in, 1)
         ctx.save_for_backward(u, delta, At, B, C, h_in)
         ctx.L, ctx.has_h0 = L, h0 is not None
         ctx.set_materialize_grads(False)
-        return y5.view(Bsz, T, Dm), H.transpose(-1, -2).reshape(Bsz, Dm, N)
+        return torch.cat(ys, 1).view(Bsz, T, Dm), H.transpose(-1, -2).reshape(Bsz, Dm, N)
 
     @staticmethod
     @once_differentiable
@@ -233,9 +217,10 @@ class _ChunkScan(torch.autograd.Function):
             C.view(Bsz, nc, L, G, N, 1),
         )
         # dLoss/dh at the last step of the chunks after the current block (starts from the final state's grad)
-        g_next = u.new_zeros(Bsz, G, N, Dg) if dH is None else dH.to(u.dtype).view(Bsz, G, Dg, N).transpose(-1, -2)
-        per_chunk = Bsz * L * Dm * N
-        step = max(1, min(nc, _BACKWARD_BLOCK_ELEMENTS // max(per_chunk, 1)))
+        g_next = (
+            u.new_zeros(Bsz, G, N, Dg) if dH is None else dH.to(u.dtype).view(Bsz, G, Dg, N).transpose(-1, -2)
+        )
+        step = _chunks_per_block(Bsz * L * Dm * N, nc)
         parts, dA = [], torch.zeros_like(At)
         for c_hi in range(nc, 0, -step):  # blocks of chunks, last block first
             cs = slice(max(0, c_hi - step), c_hi)
@@ -251,6 +236,40 @@ class _ChunkScan(torch.autograd.Function):
         return du_grad, ddelta, dA, dB.view(B.shape), dC.view(C.shape), dh0, None
 
 
+def _chunks_per_block(per_chunk: int, nc: int) -> int:
+    return max(1, min(nc, _BLOCK_ELEMENTS // max(per_chunk, 1)))
+
+
+def _forward_block(d5, du5, B5, C5, At, H):
+    """Forward through a block of chunks entered with state `H[B, G, N, Dg]`.
+
+    Returns `(y[B, nb, L, G, 1, Dg], h_in[B, nb, G, N, Dg], H after the block)`: (1) every chunk from a
+    zero state, all chunks at once, keeping E_l = prod_{s <= l} a_s (the response to a unit initial
+    state); (2) the chunks' incoming states, one chunk after the other; (3) y_l += C_l . (E_l * h_in).
+    """
+    Bsz, nb, L, G, _, Dg = d5.shape
+    N = At.shape[1]
+    tiny = math.exp(_log_floor(d5.dtype))
+    d_s, du_s, B_s, C_s = (t.unbind(2) for t in (d5, du5, B5, C5))
+    h = d5.new_zeros(Bsz, nb, G, N, Dg)
+    a = torch.empty_like(h)
+    E = d5.new_empty(Bsz, nb, L, G, N, Dg)
+    E_s = E.unbind(2)
+    ys = []
+    for l in range(L):
+        torch.mul(d_s[l], At, out=a).exp_()  # a_l = exp(delta_l A)
+        h.mul_(a).addcmul_(du_s[l], B_s[l])  # h_l = a_l h_{l-1} + delta_l u_l B_l
+        ys.append(C_s[l] @ h)  # [B, nb, G, 1, Dg]
+        E_s[0].copy_(a) if l == 0 else torch.mul(E_s[l - 1], a, out=E_s[l]).clamp_(min=tiny)
+    h_in = torch.empty_like(h)
+    for c in range(nb):  # H_in[c + 1] = E_L[c] * H_in[c] + h_end[c]
+        h_in[:, c] = H
+        H = torch.addcmul(h[:, c], E_s[L - 1][:, c], H)
+    y = torch.stack(ys, 2)
+    y += C5 @ E.mul_(h_in[:, :, None])  # [B, nb, L, G, 1, N] @ [B, nb, L, G, N, Dg]
+    return y, h_in, H
+
+
 def _backward_block(d5, du5, dy5, B5, C5, At, h_in, g_next):
     """Backward through a block of chunks given dLoss/dh at its last step from later steps (`g_next`).
 
@@ -259,7 +278,7 @@ def _backward_block(d5, du5, dy5, B5, C5, At, h_in, g_next):
     """
     Bsz, nb, L, G, _, Dg = d5.shape
     N = At.shape[1]
-    floor = _log_floor(d5.dtype)
+    tiny = math.exp(_log_floor(d5.dtype))
     d_s, du_s, dy_s, B_s, C_s = (t.unbind(2) for t in (d5, du5, dy5, B5, C5))
     # forward again: decays a_l and states h_l of every step (the block's only [.., L, N, Dg] buffers),
     # and S = sum_l E_l * (dy_l C_l), E_l = prod_{s <= l} a_s: what the block's outputs send to its first state
@@ -273,7 +292,7 @@ def _backward_block(d5, du5, dy5, B5, C5, At, h_in, g_next):
         torch.mul(d_s[l], At, out=a_s[l]).exp_()
         torch.mul(prev, a_s[l], out=h_s[l]).addcmul_(du_s[l], B_s[l])
         prev = h_s[l]
-        E.copy_(a_s[l]) if l == 0 else E.mul_(a_s[l]).clamp_(min=math.exp(floor))
+        E.copy_(a_s[l]) if l == 0 else E.mul_(a_s[l]).clamp_(min=tiny)
         S.addcmul_(torch.mul(E, dy_s[l], out=tmp), C_s[l])
     # dLoss/dh at each chunk's last step from later chunks: g_out[c] = S[c + 1] + E[c + 1] * g_out[c + 1]
     g_out = torch.empty_like(S)

@@ -62,7 +62,9 @@ def _prepare(x, dt, A, B, C, D, z, dt_bias, dt_softplus, initial_state, step=Fal
     if C.dim() == len(lead) + 1:
         C = C.unsqueeze(-2)
     if B.dim() != len(lead) + 2 or B.shape[:-2] != lead or C.shape != B.shape:
-        raise DataError(f"{name}: B and C must both be {[*lead, 'G', 'N']}, got {tuple(B.shape)} and {tuple(C.shape)}")
+        raise DataError(
+            f"{name}: B and C must both be {[*lead, 'G', 'N']}, got {tuple(B.shape)} and {tuple(C.shape)}"
+        )
     G, N = B.shape[-2:]
     if H % G:
         raise ConfigError(f"{name}: the number of heads ({H}) must be a multiple of the B/C groups ({G})")
@@ -128,7 +130,9 @@ def ssd_step(x_t, dt_t, A, B_t, C_t, D=None, z_t=None, state=None, *, dt_bias=No
     """One recurrent step: `x_t, z_t [B, H, P]`, `dt_t [B, H]`, `B_t, C_t [B, G, N] | [B, N]`,
     `state [B, H, P, N]` (None for zeros) -> `(y_t [B, H, P], new_state [B, H, P, N])`."""
     out_dtype = x_t.dtype
-    x_t, dt_t, A, B_t, C_t, h = _prepare(x_t, dt_t, A, B_t, C_t, D, z_t, dt_bias, dt_softplus, state, step=True)
+    x_t, dt_t, A, B_t, C_t, h = _prepare(
+        x_t, dt_t, A, B_t, C_t, D, z_t, dt_bias, dt_softplus, state, step=True
+    )
     Bsz, H, P = x_t.shape
     G, N = B_t.shape[-2:]
     h = x_t.new_zeros(Bsz, H, P, N) if h is None else h

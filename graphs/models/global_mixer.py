@@ -76,10 +76,11 @@ class GlobalMixer(nn.Module):
 
     def mix(self, xd: torch.Tensor, mask: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         """Run the mixer on dense rows `[G, T, D]` with key padding `mask`; keeps attention maps if asked."""
+        padded = None if bool(mask.all()) else mask  # no padding: the mixers' unmasked fast paths
         if bias is not None:
-            y, _ = self.mixer(xd, mask=mask, attn_bias=bias)
+            y, _ = self.mixer(xd, mask=padded, attn_bias=bias)
         else:
-            y, _ = self.mixer(xd, mask=mask)
+            y, _ = self.mixer(xd, mask=padded)
         if self.keep_attention:
             self.last_attention = attention_weights(self.mixer, xd, mask, bias)
         return y

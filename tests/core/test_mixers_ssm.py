@@ -27,7 +27,9 @@ def build(name, causal=True, dtype=DT, seed=0, **kw):
 
 
 def x_of(b=2, t=11, dtype=DT, seed=1):
-    return torch.randn(b, t, DIM, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).to(dtype)
+    return torch.randn(b, t, DIM, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).to(
+        dtype
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -97,7 +99,9 @@ def test_padding_invariance(name, causal):
         for key in ("conv", "ssm"):
             torch.testing.assert_close(state[key][1:], s_alone[key], **TOL)
         nxt = x_of(t=1, seed=5)
-        torch.testing.assert_close(m.step(nxt[1:], {k: v[1:] for k, v in state.items()})[0], m.step(nxt[1:], s_alone)[0], **TOL)
+        torch.testing.assert_close(
+            m.step(nxt[1:], {k: v[1:] for k, v in state.items()})[0], m.step(nxt[1:], s_alone)[0], **TOL
+        )
 
 
 @pytest.mark.parametrize("causal", [True, False], ids=["causal", "bidir"])
@@ -193,7 +197,16 @@ def test_mamba2_init_and_heads():
     assert A.min() >= 1 - 1e-5 and A.max() <= 16 + 1e-5
     dt = F.softplus(m.dt_bias)
     assert dt.min() >= 1e-3 * (1 - 1e-5) and dt.max() <= 0.1 * (1 + 1e-5)
-    keys = {"in_proj.weight", "conv1d.weight", "conv1d.bias", "dt_bias", "A_log", "D", "norm.weight", "out_proj.weight"}
+    keys = {
+        "in_proj.weight",
+        "conv1d.weight",
+        "conv1d.bias",
+        "dt_bias",
+        "A_log",
+        "D",
+        "norm.weight",
+        "out_proj.weight",
+    }
     assert set(m.state_dict()) == keys
     assert m.in_proj.out_features == 2 * 128 + 2 * 64 + 2
     # num_heads (a model's hint) sets the heads unless headdim is given explicitly

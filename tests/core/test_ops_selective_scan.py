@@ -88,12 +88,13 @@ def test_two_pieces_with_state_passing_equal_whole():
 
 
 def test_backward_in_blocks_of_chunks_matches(monkeypatch):
-    """Long inputs are recomputed in blocks of chunks in backward; force several blocks on a tiny input."""
+    """Long inputs run in blocks of chunks (forward and backward); force several blocks on a tiny input."""
     ts = inputs(T=23)
     y0, s0 = run(selective_scan, ts, chunk_size=3)
     ref = grads(y0, s0, ts)
-    monkeypatch.setattr(ss_mod, "_BACKWARD_BLOCK_ELEMENTS", 2 * 8 * 4 * 3 * 2)  # 2 chunks per block
+    monkeypatch.setattr(ss_mod, "_BLOCK_ELEMENTS", 2 * 8 * 4 * 3 * 2)  # 2 chunks per block
     y1, s1 = run(selective_scan, ts, chunk_size=3)
+    assert_all_close([y1, s1], [y0, s0])
     assert_all_close(grads(y1, s1, ts), ref)
 
 
@@ -116,7 +117,9 @@ def test_zero_delta_steps_are_no_ops():
     delta[:, 5:9] = 0
     y, s = selective_scan(u, delta, A, B, C, initial_state=h0, output_final_state=True, chunk_size=3)
     keep = [*range(5), *range(9, 13)]
-    y2, s2 = selective_scan(u[:, keep], delta[:, keep], A, B[:, keep], C[:, keep], initial_state=h0, output_final_state=True)
+    y2, s2 = selective_scan(
+        u[:, keep], delta[:, keep], A, B[:, keep], C[:, keep], initial_state=h0, output_final_state=True
+    )
     assert_all_close([y[:, keep], s], [y2, s2])
 
 

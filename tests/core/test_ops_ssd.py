@@ -16,7 +16,17 @@ def inputs(b=2, T=13, H=4, P=3, N=5, G=2, seed=0, dtype=DT):
     """x, dt, A, B, C, D, z, initial_state, dt_bias (all requiring grad)."""
     g = torch.Generator().manual_seed(seed)
     r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64)
-    ts = [r(b, T, H, P), r(b, T, H), -torch.exp(r(H)), r(b, T, G, N), r(b, T, G, N), r(H), r(b, T, H, P), r(b, H, P, N), r(H)]
+    ts = [
+        r(b, T, H, P),
+        r(b, T, H),
+        -torch.exp(r(H)),
+        r(b, T, G, N),
+        r(b, T, G, N),
+        r(H),
+        r(b, T, H, P),
+        r(b, H, P, N),
+        r(H),
+    ]
     return [t.to(dtype).requires_grad_() for t in ts]
 
 
@@ -64,7 +74,9 @@ def test_step_by_step_equals_naive():
     y0, s0 = run(naive_ssd, ts)
     state, ys = h0, []
     for t in range(x.shape[1]):
-        y_t, state = ssd_step(x[:, t], dt[:, t], A, B[:, t], C[:, t], D, z[:, t], state, dt_bias=db, dt_softplus=True)
+        y_t, state = ssd_step(
+            x[:, t], dt[:, t], A, B[:, t], C[:, t], D, z[:, t], state, dt_bias=db, dt_softplus=True
+        )
         ys.append(y_t)
     y1 = torch.stack(ys, 1)
     assert_all_close([y1, state], [y0, s0])
@@ -102,7 +114,9 @@ def test_zero_dt_steps_are_no_ops():
     dt[:, 3:8] = 0
     y, s = ssd(x, dt, A, B, C, initial_state=h0, output_final_state=True, chunk_size=4)
     keep = [*range(3), *range(8, 13)]
-    y2, s2 = ssd(x[:, keep], dt[:, keep], A, B[:, keep], C[:, keep], initial_state=h0, output_final_state=True)
+    y2, s2 = ssd(
+        x[:, keep], dt[:, keep], A, B[:, keep], C[:, keep], initial_state=h0, output_final_state=True
+    )
     assert_all_close([y[:, keep], s], [y2, s2])
 
 
