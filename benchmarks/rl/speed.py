@@ -3,7 +3,7 @@
 Ours (polyformer's Decision Transformer at the paper's size: embedding 128, 3 layers, 1 head, K=20,
 hopper's 11-dim states and 3-dim actions) against HF transformers' DecisionTransformerModel of the
 same size when `transformers` is importable (`pip install -e '.[bench]'`); without it, only ours.
-Acting latency is the model time per environment step of a 200-step episode (batch 1): ours with
+Acting latency is the model time per environment step of a 100-step episode (batch 1): ours with
 the step-cached recurrent form and with the published re-run of the last K steps; HF re-runs the
 window (its model has no cache for the DT).
 """
@@ -55,7 +55,7 @@ def _time(fn, reps: int, warmup: int = 3) -> float:
     return (time.perf_counter() - start) / reps
 
 
-def train_throughput(batch: int = 64, reps: int = 30) -> dict[str, Any]:
+def train_throughput(batch: int = 64, reps: int = 10) -> dict[str, Any]:
     """Training steps per second (forward + MSE + backward + AdamW) at batch 64, K = 20."""
     s, a, r, t, m = _batch(batch, SIZE["context_len"])
     out: dict[str, Any] = {}
@@ -83,7 +83,7 @@ def train_throughput(batch: int = 64, reps: int = 30) -> dict[str, Any]:
 
 
 @torch.no_grad()
-def acting_latency(steps: int = 200) -> dict[str, Any]:
+def acting_latency(steps: int = 100) -> dict[str, Any]:
     """Model milliseconds per environment step over one `steps`-step episode, batch 1."""
     k = SIZE["context_len"]
     s, a, r, t, m = _batch(1, steps)
@@ -103,8 +103,8 @@ def acting_latency(steps: int = 200) -> dict[str, Any]:
                 lo = max(0, i + 1 - k)
                 net(s[:, lo:i + 1], a[:, lo:i + 1], r[:, lo:i + 1], t[:, lo:i + 1])
 
-        out[f"ours_{mixer}_recurrent_ms"] = 1000 * _time(recurrent, 2, warmup=1) / steps
-        out[f"ours_{mixer}_window_ms"] = 1000 * _time(window, 2, warmup=1) / steps
+        out[f"ours_{mixer}_recurrent_ms"] = 1000 * _time(recurrent, 1, warmup=1) / steps
+        out[f"ours_{mixer}_window_ms"] = 1000 * _time(window, 1, warmup=1) / steps
     hf = _hf()
     if hf is not None:
         hf.eval()
@@ -115,7 +115,7 @@ def acting_latency(steps: int = 200) -> dict[str, Any]:
                 hf(states=s[:, lo:i + 1], actions=a[:, lo:i + 1], rewards=None, returns_to_go=r[:, lo:i + 1],
                    timesteps=t[:, lo:i + 1], attention_mask=m[:, lo:i + 1], return_dict=True)
 
-        out["hf_window_ms"] = 1000 * _time(hf_window, 2, warmup=1) / steps
+        out["hf_window_ms"] = 1000 * _time(hf_window, 1, warmup=1) / steps
     return out
 
 

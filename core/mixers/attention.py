@@ -12,7 +12,13 @@ from polyformer.core.layers.norms import RMSNorm
 from polyformer.core.layers.positional import RotaryEmbedding, RotaryEmbedding2D
 from polyformer.core.mixers.base import TokenMixer, check_mode
 from polyformer.core.mixers.registry import register_mixer
-from polyformer.core.ops.attention import attention, attention_step, kv_cache_append, kv_cache_init
+from polyformer.core.ops.attention import (
+    attention,
+    attention_probs,
+    attention_step,
+    kv_cache_append,
+    kv_cache_init,
+)
 
 ROPES = ("none", "1d", "2d")
 
@@ -162,6 +168,20 @@ class Attention(TokenMixer):
         if mask is not None:
             y = y.masked_fill(~mask[..., None], 0.0)
         return y, (state if return_state else None)
+
+    @torch.no_grad()
+    def attention_weights(
+        self,
+        x: torch.Tensor,
+        *,
+        mask: torch.Tensor | None = None,
+        attn_bias: torch.Tensor | None = None,
+        grid_size: Sequence[int] | None = None,
+    ) -> torch.Tensor:
+        """The weights `[B, heads, T, T]` this layer puts on each token of `x[B, T, D]` (for inspection)."""
+        q, k, _ = self._qkv(x)
+        q, k = self._rotate(q, k, 0, grid_size)
+        return attention_probs(q, k, causal=self.causal, mask=mask, attn_bias=attn_bias, window=self.window)
 
     def step(self, x_t: torch.Tensor, state: dict) -> tuple[torch.Tensor, dict]:
         """Decode one token `x_t[B, 1, D]` against the KV cache `state`."""

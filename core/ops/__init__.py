@@ -3,6 +3,7 @@
 from polyformer.core.ops.attention import (
     allowed_mask,
     attention,
+    attention_probs,
     attention_step,
     kv_cache_append,
     kv_cache_init,
@@ -26,6 +27,7 @@ from polyformer.core.ops.ssd import chunk_ssd, naive_ssd, ssd, ssd_step
 
 __all__ = [
     "attention",
+    "attention_probs",
     "naive_attention",
     "allowed_mask",
     "attention_step",

@@ -129,6 +129,33 @@ def attention(
     return o.transpose(1, 2)
 
 
+def attention_probs(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    *,
+    causal: bool = False,
+    mask: torch.Tensor | None = None,
+    attn_bias: torch.Tensor | None = None,
+    window: int | None = None,
+    scale: float | None = None,
+) -> torch.Tensor:
+    """The attention weights `softmax(q k^T * scale + bias + masks)` as `[B, H, Tq, Tk]`; fully masked rows -> 0.
+
+    For looking at what a layer attends to (the fused path never forms them).
+    """
+    group = q.shape[2] // k.shape[2]
+    k = k.repeat_interleave(group, dim=2)
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    scores = torch.einsum("bqhd,bkhd->bhqk", q, k) * scale
+    if attn_bias is not None:
+        scores = scores + attn_bias.to(scores.dtype)
+    allowed = allowed_mask(q.shape[1], k.shape[1], causal=causal, mask=mask, window=window, device=q.device)
+    if allowed is not None:
+        scores = scores.masked_fill(~allowed, float("-inf"))
+    dead = torch.isneginf(scores).all(-1, keepdim=True)
+    return torch.softmax(scores.masked_fill(dead, 0.0), dim=-1).masked_fill(dead, 0.0)
+
+
 def naive_attention(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -143,19 +170,9 @@ def naive_attention(
 ) -> torch.Tensor:
     """The definition of correctness: `softmax(q k^T * scale + bias + masks) v`, fully masked rows -> 0."""
     _check(q, k, v)
-    group = q.shape[2] // k.shape[2]
-    k = k.repeat_interleave(group, dim=2)
-    v = v.repeat_interleave(group, dim=2)
-    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
-    scores = torch.einsum("bqhd,bkhd->bhqk", q, k) * scale
-    if attn_bias is not None:
-        scores = scores + attn_bias.to(scores.dtype)
-    allowed = allowed_mask(q.shape[1], k.shape[1], causal=causal, mask=mask, window=window, device=q.device)
-    if allowed is not None:
-        scores = scores.masked_fill(~allowed, float("-inf"))
-    dead = torch.isneginf(scores).all(-1, keepdim=True)
-    weights = torch.softmax(scores.masked_fill(dead, 0.0), dim=-1).masked_fill(dead, 0.0)
+    weights = attention_probs(q, k, causal=causal, mask=mask, attn_bias=attn_bias, window=window, scale=scale)
     weights = F.dropout(weights, p=dropout_p) if dropout_p > 0 else weights
+    v = v.repeat_interleave(q.shape[2] // v.shape[2], dim=2)
     return torch.einsum("bhqk,bkhd->bqhd", weights, v)
 
 

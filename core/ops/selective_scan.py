@@ -130,7 +130,7 @@ def naive_selective_scan(
     Bsz, T, Dm = u.shape
     G, N = B.shape[-2:]
     Dg = Dm // G  # channel d reads B/C group d // Dg
-    h = u.new_zeros(Bsz, G, Dg, N) if h is None else h.view(Bsz, G, Dg, N)
+    h = u.new_zeros(Bsz, G, Dg, N) if h is None else h.reshape(Bsz, G, Dg, N)
     A = A.view(G, Dg, N)
     ys = []
     # unbind: one backward node per input instead of a full-size zero gradient for every indexed step
@@ -155,7 +155,7 @@ def selective_scan_step(
     G, N = B_t.shape[-2:]
     if h is None:
         h = u_t.new_zeros(Bsz, Dm, N)
-    h4 = h.view(Bsz, G, Dm // G, N)
+    h4 = h.reshape(Bsz, G, Dm // G, N)
     dA = torch.exp(delta_t[..., None] * A).view(Bsz, G, Dm // G, N)
     du = (delta_t * u_t).view(Bsz, G, Dm // G, 1)
     h4 = dA * h4 + du * B_t[:, :, None, :]
@@ -245,28 +245,30 @@ def _forward_block(d5, du5, B5, C5, At, H):
 
     Returns `(y[B, nb, L, G, 1, Dg], h_in[B, nb, G, N, Dg], H after the block)`: (1) every chunk from a
     zero state, all chunks at once, keeping E_l = prod_{s <= l} a_s (the response to a unit initial
-    state); (2) the chunks' incoming states, one chunk after the other; (3) y_l += C_l . (E_l * h_in).
+    state); (2) the chunks' incoming states, one chunk after the other; (3) h_l += E_l * h_in and
+    y_l = C_l . h_l for the whole block at once.
     """
     Bsz, nb, L, G, _, Dg = d5.shape
     N = At.shape[1]
     tiny = math.exp(_log_floor(d5.dtype))
     d_s, du_s, B_s, C_s = (t.unbind(2) for t in (d5, du5, B5, C5))
-    h = d5.new_zeros(Bsz, nb, G, N, Dg)
-    a = torch.empty_like(h)
-    E = d5.new_empty(Bsz, nb, L, G, N, Dg)
-    E_s = E.unbind(2)
-    ys = []
+    a = d5.new_empty(Bsz, nb, G, N, Dg)
+    hb, E = d5.new_empty(Bsz, nb, L, G, N, Dg), d5.new_empty(Bsz, nb, L, G, N, Dg)
+    h_s, E_s = hb.unbind(2), E.unbind(2)
     for l in range(L):
-        torch.mul(d_s[l], At, out=a).exp_()  # a_l = exp(delta_l A)
-        h.mul_(a).addcmul_(du_s[l], B_s[l])  # h_l = a_l h_{l-1} + delta_l u_l B_l
-        ys.append(C_s[l] @ h)  # [B, nb, G, 1, Dg]
-        E_s[0].copy_(a) if l == 0 else torch.mul(E_s[l - 1], a, out=E_s[l]).clamp_(min=tiny)
-    h_in = torch.empty_like(h)
+        # a_l = exp(delta_l A);  h_l = a_l h_{l-1} + delta_l u_l B_l;  E_l = a_l E_{l-1}
+        torch.mul(d_s[l], At, out=a).exp_()
+        if l == 0:
+            torch.mul(du_s[0], B_s[0], out=h_s[0])
+            E_s[0].copy_(a)
+        else:
+            torch.mul(h_s[l - 1], a, out=h_s[l]).addcmul_(du_s[l], B_s[l])
+            torch.mul(E_s[l - 1], a, out=E_s[l]).clamp_(min=tiny)
+    h_in = d5.new_empty(Bsz, nb, G, N, Dg)
     for c in range(nb):  # H_in[c + 1] = E_L[c] * H_in[c] + h_end[c]
         h_in[:, c] = H
-        H = torch.addcmul(h[:, c], E_s[L - 1][:, c], H)
-    y = torch.stack(ys, 2)
-    y += C5 @ E.mul_(h_in[:, :, None])  # [B, nb, L, G, 1, N] @ [B, nb, L, G, N, Dg]
+        H = torch.addcmul(h_s[L - 1][:, c], E_s[L - 1][:, c], H)
+    y = C5 @ hb.addcmul_(E, h_in[:, :, None])  # [B, nb, L, G, 1, N] @ [B, nb, L, G, N, Dg]
     return y, h_in, H
 
 
@@ -302,18 +304,18 @@ def _backward_block(d5, du5, dy5, B5, C5, At, h_in, g_next):
     # the adjoint scan, last step first, with every gradient read off as it passes
     g = g_out
     dA = torch.zeros_like(E)
-    g_du, g_la, dB, dC = [], [], [], []
+    g_du, g_la, dB = [], [], []
+    dC = hb @ dy5.transpose(-1, -2)  # [.., L, G, N, 1]
     for l in reversed(range(L)):
         if l < L - 1:
             g.mul_(a_s[l + 1])
         g.addcmul_(dy_s[l], C_s[l])
-        dC.append(h_s[l] @ dy_s[l].transpose(-1, -2))  # [.., N, 1]
         dB.append(g @ du_s[l].transpose(-1, -2))  # [.., N, 1]
         g_du.append(B_s[l].transpose(-1, -2) @ g)  # [.., 1, Dg]
         t = torch.mul(g, a_s[l], out=tmp).mul_(h_s[l - 1] if l > 0 else h_in)  # dLoss / d(delta_l A)
         dA.addcmul_(t, d_s[l])
         g_la.append(t.mul_(At).sum(-2, keepdim=True))
-    grads = [torch.stack(x[::-1], 2) for x in (g_du, g_la, dB, dC)]
+    grads = [torch.stack(x[::-1], 2) for x in (g_du, g_la, dB)] + [dC]
     return (*grads, dA.sum((0, 1))), g_next
 
 

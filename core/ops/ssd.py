@@ -113,17 +113,17 @@ def naive_ssd(
     x, dt, A, B, C, h = _prepare(x, dt, A, B, C, D, z, dt_bias, dt_softplus, initial_state)
     Bsz, T, H, P = x.shape
     G, N = B.shape[-2:]
-    group = torch.arange(H, device=x.device) // (H // G)  # the B/C group of every head
-    if h is None:
-        h = x.new_zeros(Bsz, H, P, N)
+    Hg = H // G  # head h reads B/C group h // Hg
+    h = x.new_zeros(Bsz, G, Hg, P, N) if h is None else h.reshape(Bsz, G, Hg, P, N)
     ys = []
     # unbind: one backward node per input instead of a full-size zero gradient for every indexed step
     for x_t, dt_t, B_t, C_t in zip(x.unbind(1), dt.unbind(1), B.unbind(1), C.unbind(1)):
-        decay = torch.exp(dt_t * A)[:, :, None, None]
-        h = decay * h + (dt_t[:, :, None] * x_t)[..., None] * B_t[:, group, None, :]
-        ys.append((h @ C_t[:, group, :, None]).squeeze(-1))
+        decay = torch.exp(dt_t * A).view(Bsz, G, Hg, 1, 1)
+        dx = (dt_t[:, :, None] * x_t).view(Bsz, G, Hg, P, 1)
+        h = decay * h + dx * B_t[:, :, None, None, :]
+        ys.append((h @ C_t[:, :, None, :, None]).view(Bsz, H, P))
     y = torch.stack(ys, 1) if ys else x.new_zeros(Bsz, 0, H, P)
-    return _finish(y, x, D, z, out_dtype), (h if output_final_state else None)
+    return _finish(y, x, D, z, out_dtype), (h.reshape(Bsz, H, P, N) if output_final_state else None)
 
 
 def ssd_step(x_t, dt_t, A, B_t, C_t, D=None, z_t=None, state=None, *, dt_bias=None, dt_softplus=False):
@@ -137,7 +137,7 @@ def ssd_step(x_t, dt_t, A, B_t, C_t, D=None, z_t=None, state=None, *, dt_bias=No
     G, N = B_t.shape[-2:]
     h = x_t.new_zeros(Bsz, H, P, N) if h is None else h
     # heads as [G, H/G] so each group's B/C broadcasts over its heads without copies
-    h5 = h.view(Bsz, G, H // G, P, N)
+    h5 = h.reshape(Bsz, G, H // G, P, N)
     decay = torch.exp(dt_t * A).view(Bsz, G, H // G, 1, 1)
     dx = (dt_t[..., None] * x_t).view(Bsz, G, H // G, P, 1)
     h5 = decay * h5 + dx * B_t[:, :, None, None, :]
@@ -196,7 +196,7 @@ def chunk_ssd(
 
     # 3. pass states across chunks: S_in[c + 1] = exp(acs_last[c]) S_in[c] + states[c]
     chunk_decay = acs[..., -1].clamp_min(floor).exp()[..., None, None]  # [B, nc, G, Hg, 1, 1]
-    S = x.new_zeros(Bsz, G, Hg, P, N) if h0 is None else h0.view(Bsz, G, Hg, P, N)
+    S = x.new_zeros(Bsz, G, Hg, P, N) if h0 is None else h0.reshape(Bsz, G, Hg, P, N)
     s_in = []
     for st_c, dec_c in zip(states.unbind(1), chunk_decay.unbind(1)):
         s_in.append(S)

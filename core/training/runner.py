@@ -149,9 +149,13 @@ def _best_checkpoint(trainer: L.Trainer) -> str | None:
 
 
 def _last_checkpoint(trainer: L.Trainer) -> str | None:
-    cb = trainer.checkpoint_callback
-    last = getattr(cb, "last_model_path", "") if cb is not None else ""
-    return last or None
+    """The checkpoint of the latest epoch: the `filename: last` callback's, or a `save_last` copy."""
+    for cb in trainer.checkpoint_callbacks:
+        if getattr(cb, "filename", None) == "last" and cb.best_model_path:
+            return cb.best_model_path
+        if getattr(cb, "last_model_path", ""):
+            return cb.last_model_path
+    return None
 
 
 def _hparams_of(ckpt_path: str) -> dict[str, Any]:

@@ -246,3 +246,20 @@ def test_attention_mixer_bad_options():
         mixer(mode="recurrent")
     with pytest.raises(ConfigError, match="torch"):
         mixer(backend="triton")
+
+
+def test_attention_weights_reproduce_the_mixer_output():
+    from polyformer.core.mixers import Attention
+
+    torch.manual_seed(0)
+    mixer = Attention(16, num_heads=2, causal=True).double()
+    x = torch.randn(2, 7, 16, dtype=torch.float64)
+    mask = torch.tensor([[True] * 7, [True] * 5 + [False] * 2])
+    w = mixer.attention_weights(x, mask=mask)
+    assert w.shape == (2, 2, 7, 7)
+    torch.testing.assert_close(w[1, :, :5].sum(-1), torch.ones(2, 5, dtype=torch.float64))
+    assert torch.all(w.triu(1) == 0)  # causal: no weight on the future
+    _, _, v = mixer._qkv(x)
+    o = torch.einsum("bhqk,bkhd->bqhd", w, v).reshape(2, 7, 16)
+    y = mixer.out_proj(o).masked_fill(~mask[..., None], 0.0)
+    torch.testing.assert_close(y, mixer(x, mask=mask)[0])

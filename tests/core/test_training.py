@@ -133,3 +133,12 @@ def test_ddp_two_processes_on_cpu(tmp_path):
     module = load(last)
     assert module.hparams.data["in_dim"] == 4
     assert torch.load(last, weights_only=True)["global_step"] == 1  # 32 train samples over 2 ranks = 16 each = one batch of 16
+
+
+def test_last_checkpoint_is_the_latest_epoch_even_when_it_is_not_the_best(tmp_path):
+    # monitor_mode=max on a falling loss makes epoch 1 the "best"; last.ckpt must still be epoch 3.
+    _, metrics = _train(tmp_path, ["trainer.max_epochs=3", "monitor_mode=max"])
+    last = torch.load(metrics["last_checkpoint"], weights_only=True)
+    best = torch.load(metrics["best_checkpoint"], weights_only=True)
+    assert last["epoch"] == 2 and last["global_step"] == 12
+    assert best["global_step"] < last["global_step"]

@@ -104,3 +104,27 @@ def test_cli_train_fast_dev_run(tmp_path):
     proc = run_cli(["train", "rl", *TINY_DT, "+trainer.fast_dev_run=true", f"paths.root_dir={tmp_path}"], cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "rollouts skipped" in proc.stderr + proc.stdout or not list(tmp_path.rglob("*.ckpt"))
+
+
+def test_d4rl_experiment_trains_on_a_d4rl_file(tmp_path):
+    """A user's D4RL file trains unchanged with the paper's experiment config (shrunk here) and scores with D4RL refs."""
+    from gymnasium import spaces
+
+    from polyformer.rl.data.d4rl import write_d4rl
+    from polyformer.rl.data.episodes import Episode, OfflineData
+
+    rng = np.random.default_rng(0)
+    eps = [Episode(rng.normal(size=(12, 11)).astype(np.float32), rng.uniform(-1, 1, (12, 3)).astype(np.float32),
+                   rng.uniform(0, 3, 12).astype(np.float32), terminated=True) for _ in range(4)]
+    data = OfflineData(eps, spaces.Box(-np.inf, np.inf, (11,)), spaces.Box(-1, 1, (3,)))
+    path = write_d4rl(tmp_path / "hopper_medium-v2.hdf5", data)
+    cfg = compose(CONF, ["experiment=d4rl_hopper_medium", f"data.path={path}", "model.embed_dim=16", "model.depth=1",
+                         "data.context_len=4", "data.samples_per_epoch=16", "data.batch_size=8", "trainer.max_epochs=1",
+                         "optim.scheduler.warmup_steps=1", "rollout.episodes=1", "rollout.seeds=[0]", "rollout.max_steps=5",
+                         "logger=none"], tmp_path)
+    assert cfg.model.embed_dim == 16 and cfg.optim.lr == 1e-4 and list(cfg.target_return) == [3600, 1800]
+    metrics = train(cfg)
+    raw = torch.load(metrics["last_checkpoint"], weights_only=True)["hyper_parameters"]["data"]
+    assert raw["env_id"] == "hopper" and raw["return_scale"] == 1000.0
+    assert raw["reference_returns"] == {"random": -20.272305, "expert": 3234.3}
+    assert "test/normalized_score@3600" in metrics and "test/normalized_score@1800" in metrics

@@ -7,8 +7,6 @@ mixer input is captured with a forward pre-hook during one ordinary forward pass
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
@@ -20,12 +18,7 @@ def attention_weights(mixer: Attention, x: torch.Tensor) -> torch.Tensor:
     """Bidirectional attention weights `[B, heads, T, T]` of `mixer` on its input `x[B, T, D]`."""
     if not isinstance(mixer, Attention):
         raise ConfigError(f"attention maps exist for the 'attention' mixer only, not {type(mixer).__name__}")
-    if mixer.rope_kind != "none" or mixer.window is not None or mixer.causal:
-        raise ConfigError("attention maps are computed for plain bidirectional attention (no rope, window or causal)")
-    q, k, _ = mixer._qkv(x)  # [B, T, H, D], [B, T, Hk, D]
-    k = k.repeat_interleave(mixer.num_heads // mixer.num_kv_heads, dim=2)
-    scores = torch.einsum("bqhd,bkhd->bhqk", q, k) / math.sqrt(mixer.head_dim)
-    return scores.softmax(dim=-1)
+    return mixer.attention_weights(x)
 
 
 @torch.no_grad()
