@@ -223,8 +223,8 @@ def weighted_cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tenso
 
 
 def _fmt(value: torch.Tensor) -> str:
-    value = value.reshape(-1)
-    if value.numel() == 1:
-        v = value.item()
-        return str(int(v)) if isinstance(v, int) or float(v).is_integer() and not value.is_floating_point() else f"{v:.6g}"
-    return " ".join(f"{float(v):.6g}" for v in value)
+    """A prediction or target as CSV text: integers as they are, floats with 6 significant digits."""
+    flat = value.reshape(-1)
+    if flat.is_floating_point():
+        return " ".join(f"{float(v):.6g}" for v in flat)
+    return " ".join(str(int(v)) for v in flat)

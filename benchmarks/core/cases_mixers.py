@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from benchmarks.core.cases_ops import NAIVE_MAX_T
+from benchmarks.core.cases_ops import HF_LOOP_MAX_T
 from benchmarks.core.common import OURS, PEER, REFERENCE, Built, Group, Impl, Sizes, leaf, seeded
 
 MIXER_KW = {  # our mixers at the benchmark's width (defaults otherwise)
@@ -166,7 +166,7 @@ MIXER_GROUPS = (
         (
             _ours_impl("mamba"),
             Impl("mambapy", "mambapy MambaBlock (parallel scan)", PEER, _mambapy, None, MAMBAPY),
-            Impl("hf-torch", "transformers MambaMixer torch path (loop)", PEER, _hf_mamba(False), NAIVE_MAX_T, HF),
+            Impl("hf-torch", "transformers MambaMixer torch path (loop)", PEER, _hf_mamba(False), HF_LOOP_MAX_T, HF),
             Impl("hf-mambapy", "transformers MambaMixer use_mambapy=True", PEER, _hf_mamba(True), None, HF + MAMBAPY),
         ),
     ),

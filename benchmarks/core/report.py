@@ -222,8 +222,9 @@ def markdown(results: dict, command: str) -> str:
         "memory is the peak RSS of one forward+backward above the baseline, in a fresh child process per "
         "(implementation, T). `a / ours` columns: time of `a` divided by ours (> 1: ours is faster). "
         "`max abs diff`: output of `a` against ours on the same inputs (ok = allclose of outputs and of "
-        "the first input's gradient). n/a: not run at that T (per-step loops stop at 2048, quadratic "
-        "peers at 4096; nothing is extrapolated).",
+        "the first input's gradient). n/a: not run at that T (per-step loops stop at T=2048, and so does "
+        "fla's naive_retention, which returns NaN beyond T~2800; transformers' Mamba loop, whose backward is "
+        "O(T^2), stops at T=1024); nothing is extrapolated.",
         "",
         "## Targets",
         "",

@@ -18,7 +18,8 @@ built from `torch_geometric.nn.GPSConv` (GINEConv + nn.MultiheadAttention), side
 process, interleaved, on batches of PATTERN-size graphs and on single large graphs.
 
 Large graphs: peak resident memory and time of one training step per model and graph size (10^3 to
-10^5 nodes), each in a fresh subprocess (peak RSS during the second step minus the RSS before it). On CPU,
+10^5 nodes), each in a fresh subprocess (peak RSS during the first step minus the RSS before it; the
+second, warm step is timed). On CPU,
 torch's SDPA runs softmax attention through a fused (flash) kernel: its memory stays linear in the
 number of nodes but its time is quadratic, so attention is run only while its step time, extrapolated
 quadratically from the largest size measured, stays under `--time-cap-s`; attention with shortest-path
@@ -221,7 +222,8 @@ def spd_bias_bytes(nodes, heads):
 
 
 def memory_child(kind, nodes, dim, layers, heads, deg):
-    """Two training steps in this (fresh) process; prints the second step's peak RSS growth and seconds as JSON."""
+    """Two training steps in this (fresh) process: prints the first step's peak RSS growth (the allocator keeps
+    freed memory resident, so later steps reuse it) and the second step's seconds, as JSON."""
     torch.manual_seed(0)
     batch = make_batch(1, nodes, deg, dim)
     if kind == "pyg-attention":
@@ -232,15 +234,15 @@ def memory_child(kind, nodes, dim, layers, heads, deg):
         model = build_ours(dim, layers, heads, mixer=kind.split("-", 1)[1])
     opt = torch.optim.AdamW(model.parameters(), 1e-3)
     try:
-        train_step(model, opt, batch)  # warm-up: optimizer state and one-time allocations
         base = _status_kib("VmRSS")
         reset = _reset_peak()
+        train_step(model, opt, batch)  # the first step: its peak is the memory the step needs
+        peak = _status_kib("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         t0 = time.perf_counter()
-        train_step(model, opt, batch)
+        train_step(model, opt, batch)  # the second (warm) step is timed
     except (MemoryError, RuntimeError) as exc:  # out of memory
         print(json.dumps({"peak_mib": None, "seconds": None, "status": f"failed: {type(exc).__name__}"}))
         return
-    peak = _status_kib("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"peak_mib": round((peak - base) / 1024, 1), "seconds": round(time.perf_counter() - t0, 2), "status": "ok"}))
 
 
@@ -305,8 +307,8 @@ def _human(seconds):
 def _memory_table(rows, args) -> str:
     kinds = list(dict.fromkeys(r["model"] for r in rows))
     lines = [f"One training step on one random graph (average degree {args.degree}), width {args.dim}, {args.layers} GPS layers "
-             f"(GINE + global mixer), {args.heads} heads: peak RSS growth during the step in a fresh process, and its "
-             f"seconds, CPU ({torch.get_num_threads()} threads, shared machine).", "",
+             f"(GINE + global mixer), {args.heads} heads: peak RSS growth during the first training step in a fresh "
+             f"process, and the seconds of the second step, CPU ({torch.get_num_threads()} threads, shared machine).", "",
              "| nodes | " + " | ".join(kinds) + " |", "|---:|" + "---|" * len(kinds)]
     for n in dict.fromkeys(r["nodes"] for r in rows):
         cells = []

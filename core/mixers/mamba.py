@@ -166,7 +166,8 @@ def inverse_softplus_dt(n: int, dt_min: float, dt_max: float, dt_init_floor: flo
 @register_mixer("mamba")
 class MambaMixer(TokenMixer):
     """Mamba (S6) mixer; `dt_rank="auto"` is `ceil(dim / 16)`; `chunk_size` is the scan's chunk length
-    (None: about sqrt(T / 2)); `mode` "chunk"/"parallel"/"auto" run the chunked scan, "recurrent" the loop."""
+    (None: chosen from T by `selective_scan`); `mode` "chunk"/"parallel"/"auto" run the chunked scan,
+    "recurrent" the reference loop."""
 
     def __init__(
         self,
@@ -245,7 +246,7 @@ class MambaMixer(TokenMixer):
     # ------------------------------------------------------------------ forward
 
     def _dt_B_C(self, xc, x_proj, dt_proj):
-        """delta `[.., d_inner]` (softplus, in the accumulation dtype) and B, C `[.., d_state]` from the conv output."""
+        """delta `[.., d_inner]` (softplus'ed, accumulation dtype) and B, C `[.., d_state]` from the conv output."""
         dt, B, C = x_proj(xc).split([self.dt_rank, self.d_state, self.d_state], -1)
         ct = acc_dtype(xc.dtype)
         delta = F.softplus(F.linear(dt, dt_proj.weight).to(ct) + dt_proj.bias.to(ct))
@@ -282,16 +283,17 @@ class MambaMixer(TokenMixer):
         else:
             no_state_when_bidirectional("mamba", state, return_state)
             back_mask = None if mask is None else mask.flip(1)
-            y = self._scan(xs, mask, None, False)[0] + self._scan(xs.flip(1), back_mask, None, False, True)[
-                0
-            ].flip(1)
+            back, _ = self._scan(xs.flip(1), back_mask, None, False, reverse=True)
+            y = self._scan(xs, mask, None, False)[0] + back.flip(1)
             new_state = None
         return self.out_proj(y * F.silu(z)), new_state
 
     # ------------------------------------------------------------------ recurrent form
 
     def step(self, x_t, state):
-        """One token `x_t[B, 1, dim]` from `state` (None: empty) -> `(y_t[B, 1, dim], new state)`; torch on every backend."""
+        """One token `x_t[B, 1, dim]` from `state` (None: empty) -> `(y_t[B, 1, dim], new state)`.
+
+        Runs in torch on every backend (a few small ops per token)."""
         if not self.causal:
             raise step_needs_causal("mamba")
         if state is None:
@@ -304,7 +306,9 @@ class MambaMixer(TokenMixer):
         return self.out_proj(y * F.silu(z))[:, None], {"conv": conv_state, "ssm": ssm}
 
     def init_state(self, batch, device=None, dtype=None):
-        """Zeros: `{"conv": [B, d_inner, d_conv - 1], "ssm": [B, d_inner, d_state]}` (ssm in float32 for half dtypes)."""
+        """Zeros: `{"conv": [B, d_inner, d_conv - 1], "ssm": [B, d_inner, d_state]}`.
+
+        The ssm state is float32 for half-precision dtypes."""
         if not self.causal:
             raise step_needs_causal("mamba")
         device = device or self.out_proj.weight.device
@@ -334,12 +338,12 @@ def _mamba_ssm_scan(u, delta, A, B, C, D, *, initial_state=None, output_final_st
         D.float(), z=None, delta_bias=None, delta_softplus=False, return_last_state=output_final_state,
     )  # fmt: skip
     y, last = out if output_final_state else (out, None)
-    y = y.transpose(1, 2)
+    y, last = y.transpose(1, 2), (None if last is None else last.float())
     if initial_state is not None:
         h0 = initial_state.float()
         cum = delta.float().cumsum(1)  # [B, T, d]
         decay = torch.exp(cum[..., None] * A.float())  # [B, T, d, N]
         y = y + torch.einsum("btdn,bdn,btn->btd", decay, h0, C.float()).to(y.dtype)
         if last is not None:
-            last = last.float() + torch.exp(cum[:, -1, :, None] * A.float()) * h0
+            last = last + torch.exp(cum[:, -1, :, None] * A.float()) * h0
     return y, last

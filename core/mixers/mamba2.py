@@ -171,7 +171,8 @@ class Mamba2Mixer(TokenMixer):
     # ------------------------------------------------------------------ forward
 
     def _split(self, xc, dt, dt_bias):
-        """x `[.., H, P]`, B and C `[.., G, N]`, dt `[.., H]` (softplus'ed, accumulation dtype) from the conv output."""
+        """x `[.., H, P]`, B and C `[.., G, N]` and dt `[.., H]` (softplus'ed, accumulation dtype) from the
+        conv output and the dt projection."""
         G, N = self.ngroups, self.d_state
         x, B, C = xc.split([self.d_inner, G * N, G * N], -1)
         ct = acc_dtype(xc.dtype)
@@ -220,7 +221,9 @@ class Mamba2Mixer(TokenMixer):
     # ------------------------------------------------------------------ recurrent form
 
     def step(self, x_t, state):
-        """One token `x_t[B, 1, dim]` from `state` (None: empty) -> `(y_t[B, 1, dim], new state)`; torch on every backend."""
+        """One token `x_t[B, 1, dim]` from `state` (None: empty) -> `(y_t[B, 1, dim], new state)`.
+
+        Runs in torch on every backend (a few small ops per token)."""
         if not self.causal:
             raise step_needs_causal("mamba2")
         if state is None:
@@ -233,7 +236,9 @@ class Mamba2Mixer(TokenMixer):
         return self.out_proj(self.norm(y.flatten(-2), z))[:, None], {"conv": conv_state, "ssm": ssm}
 
     def init_state(self, batch, device=None, dtype=None):
-        """Zeros: `{"conv": [B, conv_dim, d_conv - 1], "ssm": [B, nheads, headdim, d_state]}` (ssm in float32 for half dtypes)."""
+        """Zeros: `{"conv": [B, conv_dim, d_conv - 1], "ssm": [B, nheads, headdim, d_state]}`.
+
+        The ssm state is float32 for half-precision dtypes."""
         if not self.causal:
             raise step_needs_causal("mamba2")
         device = device or self.out_proj.weight.device

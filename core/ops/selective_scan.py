@@ -15,16 +15,17 @@ The recurrence, per batch row b, channel d and state n (tensors are batch-first)
 - Half-precision inputs are computed in float32; the output has the input's dtype and the final
   state is float32 (float64 inputs stay float64 throughout).
 
-`selective_scan` is the training form. The sequence is cut into chunks of `L` steps (default about `sqrt(T / 2)`), and the chunks are
-scanned *together*: a Python loop over the `L` positions of a chunk, each step a few in-place ops over
-all chunks at once, from a zero state, also keeping `E_l = prod_{s <= l} exp(delta_s A)` (the response
-to a unit initial state; every factor is <= 1, so nothing overflows). Then the chunks' incoming states
-are passed on chunk by chunk (a loop over `[B, Dm, N]` states), and each chunk's outputs get
-`C_l . (E_l * h_in)`. That is `O(sqrt(T))` Python steps instead of `T`, on tensors big enough to keep
-the CPU busy. The backward pass is written by hand the same way (the adjoint scan runs backwards from
-exact chunk-end adjoints; decays and states are recomputed rather than stored), so memory between
-forward and backward is `O(B T Dm + B (T / L) Dm N)`. Long inputs are processed in blocks of chunks so
-that no temporary exceeds `_BLOCK_ELEMENTS` elements.
+`selective_scan` is the training form. The sequence is cut into chunks of `L` steps (default about
+`sqrt(T / 32)`, at least 8), and the chunks are scanned *together*: a Python loop over the `L`
+positions of a chunk, each step a few in-place ops over all chunks at once, from a zero state, also
+keeping `E_l = prod_{s <= l} exp(delta_s A)` (the response to a unit initial state; every factor is
+<= 1, so nothing overflows). Then the chunks' incoming states are passed on chunk by chunk (a loop over
+`[B, Dm, N]` states), and each chunk's outputs get `C_l . (E_l * h_in)`. That is `O(sqrt(T))` Python
+steps instead of `T`, on tensors big enough to keep the CPU busy. The backward pass is written by
+hand the same way (the adjoint scan runs backwards from exact chunk-end adjoints; decays and states
+are recomputed rather than stored), so memory between forward and backward is
+`O(B T Dm + B (T / L) Dm N)`. Long inputs are processed in blocks of chunks so that no temporary
+exceeds `_BLOCK_ELEMENTS` elements.
 """
 
 from __future__ import annotations
@@ -56,8 +57,9 @@ def _log_floor(dtype: torch.dtype) -> float:
 
 
 def _auto_chunk(T: int) -> int:
-    """Chunk length for `T` steps: about `sqrt(T / 2)`, at least 8 (balances the in-chunk and cross-chunk loops)."""
-    return max(1, min(T, max(8, math.ceil(math.sqrt(T / 2)))))
+    """Chunk length for `T` steps: about `sqrt(T / 32)`, at least 8. Few in-chunk steps of large ops (the
+    loop over chunks works on small `[B, Dm, N]` states and is cheap); measured best on 2 CPU cores."""
+    return max(1, min(T, max(8, math.ceil(math.sqrt(T / 32)))))
 
 
 def _prepare(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, step=False):
@@ -326,8 +328,8 @@ def selective_scan(
     """Selective scan (mamba-ssm's `selective_scan_fn`, batch-first), chunked for speed.
 
     Returns `(y [B, T, Dm], final_state [B, Dm, N] | None)`; see the module docstring for shapes.
-    `chunk_size` is the chunk length L (default about `sqrt(T / 2)`); any value gives the same result
-    and need not divide T (the tail is padded with no-op steps).
+    `chunk_size` is the chunk length L (default about `sqrt(T / 32)`, at least 8); any value gives the
+    same result and need not divide T (the tail is padded with no-op steps).
     """
     out_dtype = u.dtype
     u, delta, A, B, C, h0 = _prepare(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state)

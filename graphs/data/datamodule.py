@@ -153,7 +153,10 @@ class GraphDataModule(L.LightningDataModule):
     def _prepare(self, src: S.Source) -> dict[str, list[Data]]:
         out = {}
         for split in SPLITS:
-            graphs = [fill_node_features(g, self.fill_x) for g in src.splits[split]]
+            raw = src.splits[split]
+            if self.source == "memory":  # leave the caller's Data objects as they were
+                raw = [g.clone() if isinstance(g, Data) else g for g in raw]
+            graphs = [fill_node_features(g, self.fill_x) if isinstance(g, Data) else g for g in raw]
             graphs = check_graphs(graphs, split, self.task, edgeless=self.edgeless)
             out[split] = [self.encodings(g) for g in graphs]
         return out

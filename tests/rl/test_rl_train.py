@@ -128,3 +128,13 @@ def test_d4rl_experiment_trains_on_a_d4rl_file(tmp_path):
     assert raw["env_id"] == "hopper" and raw["return_scale"] == 1000.0
     assert raw["reference_returns"] == {"random": -20.272305, "expert": 3234.3}
     assert "test/normalized_score@3600" in metrics and "test/normalized_score@1800" in metrics
+
+
+def test_mixer_is_a_config_choice(tmp_path):
+    """`mixer=mamba` gives a Decision-Mamba-style agent that acts through the SSM's O(1) recurrent state."""
+    cfg = compose(CONF, [*TINY_DT, "mixer=mamba", "rollout.episodes=1", "rollout.max_steps=8"], tmp_path)
+    metrics = train(cfg)
+    policy = DecisionTransformer.load_from_checkpoint(metrics["last_checkpoint"], weights_only=True)
+    assert policy.hparams.model["mixer"]["name"] == "mamba"
+    assert type(policy.net.stack.layers[0].mixer).__name__.lower().startswith("mamba")
+    assert np.isfinite(metrics["test/normalized_score"])
