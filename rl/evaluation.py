@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from polyformer.core.errors import DataError
 from polyformer.rl.acting import Actor
 from polyformer.rl.data.envs import env_info
 from polyformer.rl.metrics import normalized_score, summarize
@@ -49,6 +50,13 @@ def rollout(module, env, target_return: float, episodes: int = 1, seed: int = 0,
     `{"returns": [...], "lengths": [...]}`.
     """
     envs, made = _make_envs(env, episodes)
+    try:
+        check_env_fits(module, envs[0])
+    except DataError:
+        if made:
+            for e in envs:
+                e.close()
+        raise
     was_training = module.training
     module.eval()
     returns, lengths = [], []
@@ -67,6 +75,21 @@ def rollout(module, env, target_return: float, episodes: int = 1, seed: int = 0,
                 e.close()
         module.train(was_training)
     return {"returns": returns, "lengths": lengths}
+
+
+def check_env_fits(module, env) -> None:
+    """Raise DataError unless `env`'s observation and action spaces are the ones the policy was trained on."""
+    from polyformer.rl.data.windows import action_space_spec
+
+    spec = module.spec
+    obs_dim = int(np.prod(env.observation_space.shape))
+    env_id = getattr(getattr(env, "spec", None), "id", "the environment")
+    if obs_dim != int(spec["observation_dim"]):
+        raise DataError(f"the policy takes {spec['observation_dim']}-dim observations, {env_id} gives {obs_dim}; "
+                        f"roll it out in {spec['env_id']}")
+    theirs, ours = action_space_spec(env.action_space), spec["action_space"]
+    if theirs["type"] != ours["type"] or theirs.get("n") != ours.get("n") or theirs.get("shape") != ours.get("shape"):
+        raise DataError(f"the policy acts in {ours}, {env_id}'s action space is {theirs}; roll it out in {spec['env_id']}")
 
 
 def _run_wave(module, envs, target_return, seeds, mode, max_steps):

@@ -5,6 +5,7 @@
 - `polyformer eval rl ckpt_path=... target_return=...`: rollouts only, metrics.json + rollouts.json
   (+ a GIF with `rollout.video=true` where rendering works).
 - `polyformer collect rl env=... flavour=...`: make the embedded Minari dataset(s) under paths.data_dir.
+- `polyformer predict rl`: refused with a pointer to eval / act.
 """
 
 from __future__ import annotations
@@ -127,3 +128,9 @@ def collect(cfg: DictConfig) -> dict[str, Any]:
     with open(path, "w") as f:
         json.dump(out, f, indent=2)
     return out
+
+
+def predict(cfg: DictConfig) -> dict[str, Any]:
+    """rl has no offline predictions to write: a policy is judged by acting."""
+    raise ConfigError("`polyformer predict rl` is not a verb of rl: use `polyformer eval rl ckpt_path=... "
+                      "target_return=...` (rollouts), or DecisionTransformer.load_from_checkpoint(p).act(...) in Python")

@@ -121,7 +121,7 @@ def naive_ssd(
         decay = torch.exp(dt_t * A).view(Bsz, G, Hg, 1, 1)
         dx = (dt_t[:, :, None] * x_t).view(Bsz, G, Hg, P, 1)
         h = decay * h + dx * B_t[:, :, None, None, :]
-        ys.append((h @ C_t[:, :, None, :, None]).view(Bsz, H, P))
+        ys.append((h * C_t[:, :, None, None, :]).sum(-1).view(Bsz, H, P))
     y = torch.stack(ys, 1) if ys else x.new_zeros(Bsz, 0, H, P)
     return _finish(y, x, D, z, out_dtype), (h.reshape(Bsz, H, P, N) if output_final_state else None)
 
@@ -141,7 +141,8 @@ def ssd_step(x_t, dt_t, A, B_t, C_t, D=None, z_t=None, state=None, *, dt_bias=No
     decay = torch.exp(dt_t * A).view(Bsz, G, H // G, 1, 1)
     dx = (dt_t[..., None] * x_t).view(Bsz, G, H // G, P, 1)
     h5 = decay * h5 + dx * B_t[:, :, None, None, :]
-    y = (h5 @ C_t[:, :, None, :, None]).reshape(Bsz, H, P)
+    # (an elementwise product, not a matmul: matmul over the broadcast head dim takes a slow CPU path)
+    y = (h5 * C_t[:, :, None, None, :]).sum(-1).reshape(Bsz, H, P)
     return _finish(y, x_t, D, z_t, out_dtype), h5.reshape(Bsz, H, P, N)
 
 
