@@ -40,9 +40,10 @@ def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 def _log_floor(dtype: torch.dtype) -> float:
-    """Cumulative log-decays are clamped here before `exp` (about -43 in float32, -354 in float64): smaller
-    decays are negligible next to the dtype's precision, and the clamp keeps them out of the denormal
-    range, where arithmetic is slow on many CPUs."""
+    """Chunk-level log-decays (to a chunk's end, across chunks, from a chunk's start) are clamped here
+    before `exp` (about -43 in float32, -354 in float64): smaller decays are negligible next to the
+    dtype's precision, and the clamp keeps them out of the denormal range, where arithmetic is slow on
+    many CPUs."""
     return 0.5 * math.log(torch.finfo(dtype).tiny)
 
 
@@ -184,13 +185,15 @@ def chunk_ssd(
     C5 = Cp.view(Bsz, nc, L, G, N).transpose(2, 3)
 
     # 1. inside each chunk: y_i = sum_{j <= i} (C_i . B_j) exp(acs_i - acs_j) dt_j x_j
-    floor = _log_floor(acs.dtype)
+    # exp(segsum): differences of cumulative log decays, later step first (<= 0 on and below the
+    # diagonal), set to -inf above it before exp, so nothing can overflow
     causal = torch.ones(L, L, dtype=torch.bool, device=x.device).tril()
-    seg = (acs[..., :, None] - acs[..., None, :]).clamp_min(floor).masked_fill(~causal, float("-inf"))
+    decay = (acs[..., :, None] - acs[..., None, :]).masked_fill_(~causal, float("-inf")).exp_()
     CB = C5 @ B5.transpose(-1, -2)  # [B, nc, G, L, L], shared by the heads of a group
-    Y = (CB[:, :, :, None] * seg.exp()) @ X6  # [B, nc, G, Hg, L, P]
+    Y = (CB[:, :, :, None] * decay) @ X6  # [B, nc, G, Hg, L, P]
 
     # 2. each chunk's end state from a zero start: sum_j exp(acs_last - acs_j) dt_j x_j B_j^T
+    floor = _log_floor(acs.dtype)
     to_end = torch.exp((acs[..., -1:] - acs).clamp_min(floor))  # [B, nc, G, Hg, L]
     Xe = (X6 * to_end[..., None]).transpose(-1, -2).reshape(Bsz, nc, G, Hg * P, L)
     states = (Xe @ B5).view(Bsz, nc, G, Hg, P, N)
@@ -207,7 +210,7 @@ def chunk_ssd(
     # 4. incoming state to outputs: y_i += exp(acs_i) C_i . S_in  (all heads of a group in one matmul)
     S_cols = s_in.permute(0, 1, 2, 5, 3, 4).reshape(Bsz, nc, G, N, Hg * P)
     Y_off = (C5 @ S_cols).view(Bsz, nc, G, L, Hg, P).transpose(3, 4)  # [B, nc, G, Hg, L, P]
-    Y = Y + Y_off * acs.clamp_min(floor).exp()[..., None]
+    Y = Y.addcmul_(Y_off, acs.clamp_min(floor).exp()[..., None])
 
     y = Y.permute(0, 1, 4, 2, 3, 5).reshape(Bsz, nc * L, H, P)[:, :T]
     final = S.reshape(Bsz, H, P, N)
