@@ -46,3 +46,25 @@ def run_cli(args: Sequence[str], cwd: Path, env: dict | None = None, timeout: in
     full_env.setdefault("PYTHONWARNINGS", "ignore")
     cmd = [sys.executable, "-m", "polyformer.core.cli", *args]
     return subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+def run_notebook(path: Path, workdir: Path, timeout: int = 600):
+    """Execute a notebook in smoke mode (POLYFORMER_SMOKE=1, Agg plots) unchanged; returns the executed notebook.
+
+    The notebook must be stored with its outputs cleared.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    os.environ["POLYFORMER_SMOKE"] = "1"
+    os.environ["MPLBACKEND"] = "Agg"
+    nb = nbformat.read(path, as_version=4)
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"clear the outputs of {path}"
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}).execute()
+    return nb
+
+
+def cell_output(nb, marker: str) -> str:
+    """The text output of the first code cell whose source contains `marker`."""
+    cell = next(c for c in nb.cells if c.cell_type == "code" and marker in c.source)
+    return str(cell.outputs)
