@@ -17,8 +17,8 @@ from benchmarks.core.common import OURS, PEER, REFERENCE, Built, Group, Impl, Si
 NAIVE_MAX_T = 2048  # per-step loops: measured up to here, n/a beyond (never extrapolated)
 # transformers' Mamba torch path indexes one step of full [B, D, T, N] tensors per loop iteration; the
 # backward of each index writes a full-size gradient, so its backward is O(T^2) (x4 per doubling of T:
-# 0.10 s, 0.37 s, 1.7 s at T = 64, 128, 256 for one selective scan here). Measured up to T = 1024.
-HF_LOOP_MAX_T = 1024
+# 0.10 s, 0.37 s, 1.7 s at T = 64, 128, 256 for one selective scan here). Measured up to T = 512.
+HF_LOOP_MAX_T = 512
 # fla's naive_retention materialises [B, H, T, T] decays as exp2((i - j) * log2(gamma)) for all (i, j)
 # and masks j > i after the exp: past T ~ 2800 those overflow to inf and inf * 0 gives NaN outputs
 # (fla 0.6, any dtype, since it casts to float32). Measured up to T = 2048 only.

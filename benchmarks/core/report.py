@@ -224,7 +224,7 @@ def markdown(results: dict, command: str) -> str:
         "`max abs diff`: output of `a` against ours on the same inputs (ok = allclose of outputs and of "
         "the first input's gradient). n/a: not run at that T (per-step loops stop at T=2048, and so does "
         "fla's naive_retention, which returns NaN beyond T~2800; transformers' Mamba loop, whose backward is "
-        "O(T^2), stops at T=1024); nothing is extrapolated.",
+        "O(T^2), stops at T=512); nothing is extrapolated.",
         "",
         "## Targets",
         "",

@@ -142,3 +142,16 @@ def test_last_checkpoint_is_the_latest_epoch_even_when_it_is_not_the_best(tmp_pa
     best = torch.load(metrics["best_checkpoint"], weights_only=True)
     assert last["epoch"] == 2 and last["global_step"] == 12
     assert best["global_step"] < last["global_step"]
+
+
+def test_multirun_sweeps_over_overrides(tmp_path):
+    cmd = [
+        sys.executable, str(TOY / "run.py"), "-m", "model.hidden=0,4", "trainer.max_epochs=1", "data.n=64",
+        "logger=none", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+    ]
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = sorted((tmp_path / "sweep").glob("*/metrics.json"))
+    assert len(runs) == 2
+    hidden = [load(json.loads(p.read_text())["last_checkpoint"]).hparams.model["hidden"] for p in runs]
+    assert hidden == [0, 4]
