@@ -13,7 +13,8 @@ mean over seeds of the per-seed mean, +- the std over seeds. Also checked: DT be
 mixed dataset, and DT's achieved return rises with the target (Spearman correlation over targets).
 
 Writes results.json and results.md to --out (default benchmarks/rl/results) after every cell, so a
-long run can be read while it goes; --resume skips cells already in results.json.
+long run can be read while it goes; --resume skips cells already in results.json; --merge combines
+the folders of runs split over processes (e.g. one per environment).
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="Pendulum only, seed 0, 1500 steps")
     p.add_argument("--no-speed", action="store_true", help="skip the speed comparison")
     p.add_argument("--resume", action="store_true", help="keep cells already in --out/results.json")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (1: no spin-waiting on a busy machine)")
+    p.add_argument("--merge", nargs="+", type=Path, default=None,
+                   help="only combine the results.json of these folders (runs split over processes) into --out")
     p.add_argument("--data-dir", default=os.environ.get("POLYFORMER_DATA_DIR", os.path.expanduser("~/.cache/polyformer")))
     p.add_argument("--out", type=Path, default=Path("benchmarks/rl/results"))
     args = p.parse_args(argv)
@@ -53,8 +56,26 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def merge(folders: list[Path], out: Path) -> dict:
+    """One results.json/.md from runs split over several processes (cells concatenated, speed kept)."""
+    merged: dict = {"cells": []}
+    for folder in folders:
+        part = json.loads((folder / "results.json").read_text())
+        merged["cells"] += part.pop("cells", [])
+        merged.setdefault("commands", []).append(part.pop("command", ""))
+        for key, value in part.items():
+            merged.setdefault(key, value)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(merged, indent=1))
+    (out / "results.md").write_text(markdown(merged))
+    return merged
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.merge:
+        print(markdown(merge(args.merge, args.out)))
+        return 0
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "results.json"

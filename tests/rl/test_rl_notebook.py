@@ -1,19 +1,9 @@
 """The rl notebook runs end to end in smoke mode (POLYFORMER_SMOKE=1), text unchanged."""
 
-from __future__ import annotations
-
-import nbformat
-from helpers import REPO
-from nbclient import NotebookClient
-
-NOTEBOOK = REPO / "notebooks" / "rl" / "decision_transformer.ipynb"
+from helpers import REPO, cell_output, run_notebook
 
 
-def test_notebook_smoke(tmp_path, monkeypatch):
-    monkeypatch.setenv("POLYFORMER_SMOKE", "1")
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    assert all(not cell.get("outputs") for cell in nb.cells if cell.cell_type == "code"), "clear the notebook's outputs"
-    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
-    printed = next(c for c in nb.cells if c.cell_type == "code" and "dt_eval = evaluate" in c.source)
-    assert "normalised" in str(printed.outputs) and "BC" in str(printed.outputs)
+def test_notebook_smoke(tmp_path):
+    nb = run_notebook(REPO / "notebooks" / "rl" / "decision_transformer.ipynb", tmp_path)
+    printed = cell_output(nb, "dt_eval = evaluate")
+    assert "normalised" in printed and "BC" in printed
