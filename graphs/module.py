@@ -17,6 +17,7 @@ from polyformer.core.training.optim import build_optimization
 from polyformer.graphs.data.checks import check_graph, normalize_graph
 from polyformer.graphs.data.encodings import GraphEncodings
 from polyformer.graphs.data.spec import check_feature_fits, feature_spec
+from polyformer.graphs.data.transductive import masked
 from polyformer.graphs.metrics import build_metric
 from polyformer.graphs.models import MODELS
 from polyformer.graphs.models.dense import graph_index
@@ -72,17 +73,21 @@ class GraphModule(L.LightningModule):
         raise ConfigError(f"unknown loss '{name}'")
 
     def _size(self, batch) -> int:
-        return int(batch.num_nodes) if self.spec["level"] == "node" else int(graph_index(batch)[1])
+        if self.spec["level"] == "graph":
+            return int(graph_index(batch)[1])
+        mask = getattr(batch, "node_mask", None)
+        return int(batch.num_nodes) if mask is None else int(mask.sum())
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        loss = self._loss(self(batch), batch.y)
+        out, y = masked(self(batch), batch)  # a transductive split scores its own nodes only
+        loss = self._loss(out, y)
         self.log("train/loss", loss, prog_bar=True, batch_size=self._size(batch))
         return loss
 
     def _eval_step(self, batch, stage: str, metric) -> None:
-        out = self(batch)
-        self.log(f"{stage}/loss", self._loss(out, batch.y), batch_size=self._size(batch))
-        metric.update(out.detach(), batch.y)
+        out, y = masked(self(batch), batch)
+        self.log(f"{stage}/loss", self._loss(out, y), batch_size=self._size(batch))
+        metric.update(out.detach(), y)
         self.log(f"{stage}/{self.spec['metric']}", metric, prog_bar=True, batch_size=self._size(batch))
 
     def validation_step(self, batch, batch_idx: int) -> None:

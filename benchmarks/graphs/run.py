@@ -91,10 +91,11 @@ def run_accuracy(args) -> list[dict]:
             t0 = time.perf_counter()
             trainer.fit(module, datamodule=dm)
             train_s = time.perf_counter() - t0
+            val = float(trainer.callback_metrics.get("val/accuracy_sbm", float("nan")))  # before test() resets them
             test = trainer.test(module, datamodule=dm, verbose=False)[0]
             row = {
                 "dataset": source, "model": label, "test_accuracy_sbm": round(test["test/accuracy_sbm"], 2),
-                "val_accuracy_sbm": round(float(trainer.callback_metrics.get("val/accuracy_sbm", float("nan"))), 2),
+                "val_accuracy_sbm": round(val, 2),
                 "params": sum(p.numel() for p in module.parameters()), "train_seconds": round(train_s),
                 "published_graphgps": PUBLISHED[source],
             }

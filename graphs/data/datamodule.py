@@ -17,6 +17,7 @@ from polyformer.graphs.data.cache import SPLITS, GraphSet, load_or_build
 from polyformer.graphs.data.checks import TASKS, check_graphs, fill_node_features, task_level
 from polyformer.graphs.data.encodings import GraphEncodings
 from polyformer.graphs.data.spec import check_spec_fits, feature_spec
+from polyformer.graphs.data.transductive import has_split_masks, split_views
 
 # task, metric, loss each source uses unless the config says otherwise
 DEFAULTS = {
@@ -54,7 +55,7 @@ class GraphDataModule(L.LightningDataModule):
         pe: `{"lap_k": 8, "lap_norm": "none", "rwse_k": 16}` (0 or null turns one off).
         fill_x: null | "degree" | "constant" for graphs without node features.
         edgeless: "error" | "drop" | "keep" for graphs without edges.
-        graphs: in-memory graphs for `source="memory"` (see `from_graphs`).
+        graphs: in-memory graphs for `source="memory"` (see `from_graphs`), or one graph with node masks.
     """
 
     def __init__(
@@ -79,7 +80,7 @@ class GraphDataModule(L.LightningDataModule):
         eval_batch_size: int | None = None,
         num_workers: int = 0,
         predict_split: str = "test",
-        graphs: dict[str, Sequence[Data]] | Sequence[Data] | None = None,
+        graphs: dict[str, Sequence[Data]] | Sequence[Data] | Data | None = None,
     ):
         super().__init__()
         if source not in S.SOURCES:
@@ -118,8 +119,9 @@ class GraphDataModule(L.LightningDataModule):
         self._hints: dict[str, Any] = {}
 
     @classmethod
-    def from_graphs(cls, graphs: dict[str, Sequence[Data]] | Sequence[Data], task: str, **kwargs) -> GraphDataModule:
-        """A datamodule over in-memory `Data` graphs: `{"train": [...], "val": [...], "test": [...]}` or one list."""
+    def from_graphs(cls, graphs: dict[str, Sequence[Data]] | Sequence[Data] | Data, task: str, **kwargs) -> GraphDataModule:
+        """A datamodule over in-memory `Data` graphs: `{"train": [...], "val": [...], "test": [...]}`, one list
+        (split at random), or one large graph with `train_mask` / `val_mask` / `test_mask` (transductive)."""
         return cls(source="memory", graphs=graphs, task=task, **kwargs)
 
     # ------------------------------------------------------------------ data
@@ -179,7 +181,9 @@ class GraphDataModule(L.LightningDataModule):
         """Load the cached splits, derive the data spec, and check it against a bound checkpoint spec."""
         if self.sets:
             return
-        if self.source == "memory":
+        if self.source == "memory" and has_split_masks(self.graphs):
+            self.sets = self._transductive(self.graphs)
+        elif self.source == "memory":
             src = self._build_source()
             self.sets = {s: GraphSet(g) for s, g in self._prepare(src).items()}
         else:
@@ -189,6 +193,15 @@ class GraphDataModule(L.LightningDataModule):
         self._spec = self._make_spec()
         if self._bound is not None:
             check_spec_fits(self._spec, self._bound)
+
+    def _transductive(self, g: Data) -> dict[str, GraphSet]:
+        """One graph with train/val/test node masks: checked and encoded once, one masked view per split."""
+        if self.task != "node_classification":
+            raise ConfigError(f"a single graph with train/val/test masks is a node_classification task, not {self.task}")
+        g = fill_node_features(g.clone(), self.fill_x)
+        g = check_graphs([g], "the graph", self.task, edgeless=self.edgeless)[0]
+        views = split_views(self.encodings(g))
+        return {s: GraphSet([views[s]]) for s in SPLITS}
 
     def _make_spec(self) -> dict[str, Any]:
         sets = [self.sets[s] for s in SPLITS]

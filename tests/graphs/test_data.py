@@ -214,3 +214,35 @@ def test_loads_a_pyg_processed_root(tmp_path):
     dm.prepare_data()
     dm.setup("fit")
     assert sum(len(dm.sets[s]) for s in ("train", "val", "test")) == 6
+
+
+def test_one_large_graph_with_split_masks(tmp_path):
+    import lightning as L
+
+    from polyformer.graphs.module import GraphModule
+
+    g = tiny_data(40, edges=[(i, (i + 1) % 40) for i in range(40)] + [(i, (i + 7) % 40) for i in range(40)])
+    order = torch.randperm(40, generator=torch.Generator().manual_seed(0))
+    for key, idx in (("train_mask", order[:24]), ("val_mask", order[24:32]), ("test_mask", order[32:])):
+        mask = torch.zeros(40, dtype=torch.bool)
+        mask[idx] = True
+        g[key] = mask
+    dm = GraphDataModule.from_graphs(g, task="node_classification", pe=PE, batch_size=1)
+    dm.setup("fit")
+    assert [int(dm.sets[s][0].node_mask.sum()) for s in ("train", "val", "test")] == [24, 8, 8]
+    assert "train_mask" not in dm.sets["train"][0] and dm.sets["test"][0].lap_vec.shape == (40, 3)
+    module = GraphModule(model={"name": "gps", "dim": 16, "num_layers": 1, "mixer": {"name": "attention"}},
+                         data=dm.data_spec())
+    got = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                    enable_model_summary=False).test(module, datamodule=dm, verbose=False)[0]
+    view = dm.sets["test"][0]
+    with torch.no_grad():
+        out = module.eval()(next(iter(dm.test_dataloader())))
+    mask = view.node_mask  # only the test nodes are scored
+    want = torch.nn.functional.cross_entropy(out[mask], view.y[mask])
+    assert got["test/loss"] == pytest.approx(float(want), rel=1e-4)
+    assert got["test/accuracy"] == pytest.approx(100 * float((out[mask].argmax(-1) == view.y[mask]).float().mean()), rel=1e-4)
+    bad = g.clone()
+    bad.test_mask = bad.train_mask.clone()
+    with pytest.raises(DataError, match="overlap"):
+        GraphDataModule.from_graphs(bad, task="node_classification").setup("fit")
