@@ -46,6 +46,11 @@ def _ours(d: dict, s: Sizes) -> Built:
     return Built([x], lambda: m(x)[0], module=m)
 
 
+def _named(name: str):
+    """Our mixer `name` on the group's data, whatever mixer the group is about."""
+    return lambda d, s: _ours({**d, "mixer": name}, s)
+
+
 # ----------------------------------------------------------------------- attention with plain softmax
 
 
@@ -176,6 +181,16 @@ MIXER_GROUPS = (
             _ours_impl("mamba2"),
             Impl("hf-torch", "transformers Mamba2Mixer torch path", PEER, _hf_mamba2, None, HF),
         ),
+    ),
+    # every mixer in one process at the longest T, repetitions interleaved: the long-context comparison
+    Group(
+        "mixer", "long_context", _data("attention"),
+        (
+            Impl("attention", "attention mixer (SDPA)", OURS, _named("attention")),
+            Impl("attention-plain", "attention mixer, plain softmax", REFERENCE, _attention_plain),
+            *(Impl(n, f"{n} mixer", OURS, _named(n)) for n in ("retention", "gla", "deltanet", "mamba", "mamba2")),
+        ),
+        linear=False, only_T=(8192,), same_function=False, memory=False,
     ),
 )  # fmt: skip
 

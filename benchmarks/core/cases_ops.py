@@ -32,6 +32,32 @@ def _op(name: str):
     return importlib.import_module(f"polyformer.core.ops.{name}")
 
 
+def fla_naive(op: str):
+    """fla's pure-PyTorch reference module `fla.ops.<op>.naive`.
+
+    These files depend on torch (and einops) only, so they are loaded on their own: importing the
+    `fla` package itself imports every fla layer and model (about 20 s here). Falls back to the
+    normal import if a file ever needs the rest of fla.
+    """
+    import importlib
+    import importlib.util
+    import sys
+
+    name, alias = f"fla.ops.{op}.naive", f"_fla_naive_{op}"
+    for loaded in (name, alias):
+        if loaded in sys.modules:
+            return sys.modules[loaded]
+    try:
+        root = importlib.util.find_spec("fla").submodule_search_locations[0]
+        spec = importlib.util.spec_from_file_location(alias, f"{root}/ops/{op}/naive.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[spec.name] = module
+        return module
+    except Exception:
+        return importlib.import_module(name)
+
+
 def _fast(module, op: str):
     """The fast form of an op: `chunk_<op>` where the module defines it, else the public `<op>`."""
     return getattr(module, f"chunk_{op}", None) or getattr(module, op)
@@ -90,7 +116,7 @@ def _retention_ours(naive: bool):
 
 
 def _retention_fla(d: dict, s: Sizes) -> Built:
-    from fla.ops.retention.naive import naive_retention
+    naive_retention = fla_naive("retention").naive_retention
 
     q, k, v = (leaf(d[n].transpose(1, 2).contiguous()) for n in "qkv")  # fla's naive: [B, H, T, D]
     return Built([q, k, v], lambda: naive_retention(q, k, v).transpose(1, 2), probe=lambda: q.grad.transpose(1, 2))
@@ -118,7 +144,7 @@ def _gla_ours(naive: bool):
 
 
 def _gla_fla(d: dict, s: Sizes) -> Built:
-    from fla.ops.gla.naive import naive_recurrent_gla  # fla >= 0.2: [B, T, H, D] like ours
+    naive_recurrent_gla = fla_naive("gla").naive_recurrent_gla  # fla >= 0.2: [B, T, H, D] like ours
 
     q, k, v, gk = (leaf(d[n]) for n in ("q", "k", "v", "gk"))
     return Built([q, k, v, gk], lambda: naive_recurrent_gla(q, k, v, gk)[0])
@@ -148,14 +174,13 @@ def _delta_ours(naive: bool):
 
 def _delta_fla(which: str):
     def build(d: dict, s: Sizes) -> Built:
-        from fla.ops.delta_rule import naive as fla_naive
-
+        fla_dr = fla_naive("delta_rule")
         # fla's naive delta rule: [B, H, T, D] tensors, beta [B, H, T]
         q, k, v, beta = (leaf(d[n].transpose(1, 2).contiguous()) for n in ("q", "k", "v", "beta"))
         if which == "recurrence":
-            fn = lambda: fla_naive.delta_rule_recurrence(q, k, v, beta)[0].transpose(1, 2)
+            fn = lambda: fla_dr.delta_rule_recurrence(q, k, v, beta)[0].transpose(1, 2)
         else:
-            fn = lambda: fla_naive.delta_rule_chunkwise(q, k, v, beta, chunk_size=s.chunk)[0].transpose(1, 2)
+            fn = lambda: fla_dr.delta_rule_chunkwise(q, k, v, beta, chunk_size=s.chunk)[0].transpose(1, 2)
         return Built([q, k, v, beta], fn, probe=lambda: q.grad.transpose(1, 2))
 
     return build

@@ -81,6 +81,9 @@ class Group:
     make_data: Callable[[int, Sizes], dict]  # seeded inputs (no grad) + "grad_out"
     impls: tuple[Impl, ...] = field(default_factory=tuple)
     linear: bool = True  # linear in T (compared with softmax attention at the longest T)
+    only_T: tuple[int, ...] | None = None  # measured at these T only (when they are in the run)
+    same_function: bool = True  # False: different functions side by side (no equal-output check)
+    memory: bool = True  # False: peak memory is taken from the per-mixer groups instead
 
     @property
     def key(self) -> str:

@@ -1,7 +1,7 @@
 """Core benchmark: forward+backward time and peak memory of every mixer and op over T, side by side with
 our naive references and the pure-PyTorch paths of peer libraries (mambapy, transformers, fla).
 
-    python -m benchmarks.core.mixers                 # full run: T = 256 ... 8192 (10-20 min on 2 cores)
+    python -m benchmarks.core.mixers                 # full run: T = 256 ... 8192 (about 1 h on 2 busy cores)
     python -m benchmarks.core.mixers --quick         # T = 256, 1024, fewer repetitions
     python -m benchmarks.core.mixers --only op:gla mixer:mamba --T 1024 2048
 
@@ -39,6 +39,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         action="store_true",
         help="keep the other groups of an existing results.json in --out (same T and sizes); rerun only --only",
     )
+    p.add_argument("--render", action="store_true", help="only rewrite results.md from the results.json in --out")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
     p.add_argument("--no-peers", action="store_true", help="only our ops and mixers and our references")
     p.add_argument("--inline", action="store_true", help="run everything in this process (tests; memory less isolated)")
@@ -79,24 +80,39 @@ def _previous(path: Path, Ts, sizes: Sizes) -> dict | None:
     return old
 
 
+def _write_report(results: dict, out: Path) -> str:
+    md = markdown(results)
+    (out / "results.md").write_text(md)
+    print(md)
+    return md
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     runner.THREADS = args.threads
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.render:
+        results = json.loads((args.out / "results.json").read_text())
+        _write_report(results, args.out)
+        return results
     Ts = sorted(args.T or (QUICK_T if args.quick else FULL_T))
     reps = args.reps or (3 if args.quick else 7)
     sizes = Sizes(batch=args.batch, dim=args.dim)
     groups = select_groups(args.only, args.no_peers)
-    args.out.mkdir(parents=True, exist_ok=True)
     previous = _previous(args.out / "results.json", Ts, sizes) if args.update else None
     results = run_all(
         groups, Ts, sizes, reps=reps, budget_s=args.budget, memory=not args.no_memory, inline=args.inline,
         mem_limit_gib=args.mem_limit_gib, timeout_s=args.timeout, out_json=args.out / "results.json",
         keep=None if previous is None else previous["groups"],
     )  # fmt: skip
-    command = "python -m benchmarks.core.mixers " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-    md = markdown(results, command.strip())
-    (args.out / "results.md").write_text(md)
-    print(md)
+    argv = sys.argv[1:] if argv is None else argv
+    command = " ".join(["python -m benchmarks.core.mixers", *(shlex.quote(a) for a in argv)])
+    earlier = [] if previous is None else previous["meta"].get("commands", [])
+    results["meta"]["commands"] = [*earlier, f"{command}  # {results['meta']['started']}"]
+    if previous is not None:
+        results["meta"]["started"] = previous["meta"].get("started", results["meta"]["started"])
+    (args.out / "results.json").write_text(json.dumps(results, indent=1))
+    _write_report(results, args.out)
     results["verdicts"] = targets(results)[1]
     return results
 

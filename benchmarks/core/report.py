@@ -118,20 +118,21 @@ def targets(results: dict) -> tuple[str, dict]:
         )
     # 2. at the longest T: linear mixers vs softmax attention (SDPA and plain softmax), time and memory
     Tmax = str(max(results["Ts"]))
-    att = G.get("mixer:attention", {}).get("results", {}).get(Tmax)
-    for e in G.values():
-        if e["kind"] != "mixer" or not e["linear"]:
+    lc, interleaved = long_context(results)
+    how = "interleaved in one process" if interleaved else "separate processes"
+    for name in LINEAR_MIXERS:
+        if name not in lc:
             continue
-        res = e["results"].get(Tmax)
-        t, m = _time(res, "ours"), _mem(res, "ours")
-        for ref, what in (("ours", "SDPA"), ("plain", "plain softmax")):
-            rt, rm = _ratio(_time(att, ref), t), _ratio(_mem(att, ref), m)
+        t, m = lc[name]
+        for ref, what in (("attention", "SDPA"), ("attention-plain", "plain softmax")):
+            rt, rm = _ratio(lc.get(ref, (None, None))[0], t), _ratio(lc.get(ref, (None, None))[1], m)
             ok = None if rt is None or rm is None else (rt > 1 and rm >= FAR_SMALLER)
-            verdicts[f"vs_attention:{e['name']}:{ref}"] = ok
+            verdicts[f"vs_attention:{name}:{ref}"] = ok
             rows.append(
                 (
-                    f"{e['name']} mixer vs attention ({what}) at T={Tmax}: faster and >= {FAR_SMALLER:.0f}x less memory",
-                    f"time {_x(rt)}, memory {_x(rm)} ({_mib(m)} vs {_mib(_mem(att, ref))} MiB)",
+                    f"{name} mixer vs attention ({what}) at T={Tmax}: faster and >= {FAR_SMALLER:.0f}x less memory",
+                    f"time {_x(rt)} ({_ms(t)} vs {_ms(lc.get(ref, (None, None))[0])} ms, {how}), "
+                    f"memory {_x(rm)} ({_mib(m)} vs {_mib(lc.get(ref, (None, None))[1])} MiB)",
                     _verdict(ok),
                 )
             )
@@ -178,42 +179,84 @@ def targets(results: dict) -> tuple[str, dict]:
     return "\n".join(table), verdicts
 
 
-def long_context_table(results: dict) -> str:
-    """At the longest T: every mixer's (and op's) time and memory, and the ratio to softmax attention."""
+LINEAR_MIXERS = ("retention", "gla", "deltanet", "mamba", "mamba2")
+
+
+def long_context(results: dict) -> tuple[dict, bool]:
+    """`{mixer: (median s, peak MiB)}` at the longest T, for attention (SDPA), attention-plain and the
+    linear mixers. Times come from the `mixer:long_context` group (all mixers interleaved in one
+    process) when it was run, else from each mixer's own group; memory from each mixer's own group.
+    Returns the dict and whether the times were interleaved."""
     Tmax = str(max(results["Ts"]))
     G = results["groups"]
-    lines = [
-        f"| at T={Tmax} | ms | MiB | time vs attention SDPA | time vs plain softmax | memory vs SDPA | memory vs plain softmax |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for kind in ("mixer", "op"):
-        att = G.get(f"{kind}:attention", {})
-        ares = att.get("results", {}).get(Tmax)
-        a_ours, a_plain = ("ours", "plain") if kind == "mixer" else ("sdpa", "plain")
-        for key, e in G.items():
-            if e["kind"] != kind:
-                continue
-            res = e["results"].get(Tmax)
-            names = [a_ours, a_plain] if key == f"{kind}:attention" else ["chunk" if kind == "op" else "ours"]
-            for n in names:
-                t, m = _time(res, n), _mem(res, n)
-                lines.append(
-                    f"| {key} {n} | {_ms(t)} | {_mib(m)} | {_x(_ratio(_time(ares, a_ours), t))} | "
-                    f"{_x(_ratio(_time(ares, a_plain), t))} | {_x(_ratio(_mem(ares, a_ours), m))} | "
-                    f"{_x(_ratio(_mem(ares, a_plain), m))} |"
-                )
-    return "\n".join(lines)
+    lc = G.get("mixer:long_context", {}).get("results", {}).get(Tmax)
+    out = {}
+    for name in ("attention", "attention-plain", *LINEAR_MIXERS):
+        key, impl = ("mixer:attention", "plain") if name == "attention-plain" else (f"mixer:{name}", "ours")
+        own = G.get(key, {}).get("results", {}).get(Tmax)
+        t = _time(lc, name) if lc is not None else _time(own, impl)
+        if t is not None or _mem(own, impl) is not None:
+            out[name] = (t, _mem(own, impl))
+    return out, lc is not None and bool(lc.get("time"))
 
 
-def markdown(results: dict, command: str) -> str:
+def long_context_table(results: dict) -> str:
+    """At the longest T: every mixer's and op's time and memory, and the ratios of softmax attention to it."""
+    Tmax = str(max(results["Ts"]))
+    G = results["groups"]
+    head = (
+        f"| at T={Tmax} | ms | MiB | attention SDPA time / this | plain softmax time / this "
+        "| attention SDPA memory / this | plain softmax memory / this |"
+    )
+    lines = [head, "|---|---:|---:|---:|---:|---:|---:|"]
+
+    def row(label, t, m, ref_sdpa, ref_plain):
+        return (
+            f"| {label} | {_ms(t)} | {_mib(m)} | {_x(_ratio(ref_sdpa[0], t))} | {_x(_ratio(ref_plain[0], t))} | "
+            f"{_x(_ratio(ref_sdpa[1], m))} | {_x(_ratio(ref_plain[1], m))} |"
+        )
+
+    lc, interleaved = long_context(results)
+    none = (None, None)
+    for name, (t, m) in lc.items():
+        lines.append(row(f"mixer {name}", t, m, lc.get("attention", none), lc.get("attention-plain", none)))
+    att = G.get("op:attention", {}).get("results", {}).get(Tmax)
+    sdpa, plain = (_time(att, "sdpa"), _mem(att, "sdpa")), (_time(att, "plain"), _mem(att, "plain"))
+    for key, e in G.items():
+        if e["kind"] != "op":
+            continue
+        res = e["results"].get(Tmax)
+        for n in ("sdpa", "plain") if key == "op:attention" else ("chunk",):
+            lines.append(row(f"op {e['name']} {n}", _time(res, n), _mem(res, n), sdpa, plain))
+    note = (
+        "Mixer times: all mixers interleaved in one process (`mixer:long_context`)."
+        if interleaved
+        else "Mixer times: each mixer's own group (separate processes)."
+    )
+    return "\n".join(lines) + "\n\n" + note + " Memory: each case's own child process."
+
+
+def _load(meta: dict) -> str:
+    """The machine's load while measuring (other jobs share the CPU)."""
+    if "load_avg_observed" in meta:
+        lo, hi = meta["load_avg_observed"]
+        return f"1-min load average {lo:.0f} to {hi:.0f} while measuring (shared machine)"
+    return "load average at start " + ", ".join(f"{x:.1f}" for x in meta.get("load_avg_at_start", []))
+
+
+def markdown(results: dict) -> str:
     meta, sizes = results["meta"], results["sizes"]
     out = [
         "# polyformer core benchmark: forward+backward time and peak memory",
         "",
-        f"Command: `{command}`",
+        "Produced by" + (" (a full run, then reruns of some groups merged with `--update`)" if len(meta.get("commands", [])) > 1 else "") + ":",
+        "",
+        "```",
+        *meta.get("commands", ["python -m benchmarks.core.mixers"]),
+        "```",
         "",
         f"Machine: {meta.get('cpu', '?')}, {meta['threads']} torch threads, {meta['dtype']}, torch {meta['torch']}; "
-        f"load average at start {', '.join(f'{x:.1f}' for x in meta.get('load_avg_at_start', []))}; "
+        + _load(meta) + "; "
         f"{meta.get('started', '')} to {meta.get('finished', '')}.",
         "",
         f"Sizes: {', '.join(f'{k}={v}' for k, v in sizes.items())}.",
@@ -238,7 +281,7 @@ def markdown(results: dict, command: str) -> str:
     for kind, title in (("op", "Ops"), ("mixer", "Mixers")):
         out += [f"## {title}", ""]
         for key, e in results["groups"].items():
-            if e["kind"] != kind:
+            if e["kind"] != kind or not e.get("same_function", True):
                 continue
             out += [f"### {key}", "", legend(e), "", group_table(e), ""]
             errs = {

@@ -27,7 +27,7 @@ def all_groups() -> tuple[Group, ...]:
 
 PRELOAD = {  # imported once in the parent, so forked children do not import them again (seconds each)
     "polyformer": ("polyformer.core.mixers", "polyformer.core.ops.attention"),
-    "fla": ("fla.ops.gla.naive", "fla.ops.delta_rule.naive", "fla.ops.retention.naive"),
+    "fla": (),  # fla's naive references are loaded on their own (cases_ops.fla_naive), see below
     "mambapy": ("mambapy.mamba",),
     "transformers": ("transformers.models.mamba.modeling_mamba", "transformers.models.mamba2.modeling_mamba2"),
 }
@@ -38,7 +38,12 @@ def preload(groups) -> None:
     import importlib
     import warnings
 
+    from benchmarks.core.cases_ops import fla_naive
+
     names = {"polyformer"} | {m for g in groups for i in g.impls if i.available() for m in i.requires}
+    if "fla" in names:
+        for op in ("gla", "delta_rule", "retention"):
+            fla_naive(op)
     for name in sorted(names):
         for module in PRELOAD.get(name, ()):
             try:
@@ -97,7 +102,7 @@ def check_case(key: str, T: int, sizes: Sizes, names: list[str]):
             del built[name]
     ref = baseline_impl(group, list(built))
     checks = {}
-    if ref is not None:
+    if ref is not None and group.same_function:
         for name in built:
             if name != ref:
                 checks[name] = {
@@ -189,12 +194,15 @@ def run_all(
             "kind": group.kind,
             "name": group.name,
             "linear": group.linear,
+            "same_function": group.same_function,
             "impls": {i.name: {"label": i.label, "role": i.role, "max_T": i.max_T} for i in group.impls},
             "measured": time.strftime("%Y-%m-%d %H:%M"),
             "results": {},
         }
         failed: dict[str, str] = {}
         for T in Ts:
+            if group.only_T is not None and T not in group.only_T:
+                continue
             names = [i.name for i in group.impls if i.runs_at(T) and i.available() and i.name not in failed]
             skipped = {
                 i.name: ("not installed" if not i.available() else failed.get(i.name, f"n/a beyond T={i.max_T}"))
@@ -210,7 +218,7 @@ def run_all(
                 res = {"time": {}, "checks": {}, "errors": {n: f"timing child failed: {e}" for n in names}}
             res["skipped"] = skipped
             res["memory"] = {}
-            if memory:
+            if memory and group.memory:
                 for name in names:
                     if name in res["errors"]:
                         continue

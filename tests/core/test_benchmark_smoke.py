@@ -7,6 +7,7 @@ No timing is asserted: speed targets are reported by the benchmark, never tested
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import pytest
@@ -29,6 +30,8 @@ def test_benchmark_runs_and_ours_match_references(tmp_path, monkeypatch):
     saved = json.loads((out / "results.json").read_text())
     assert set(saved["groups"]) == {g.key for g in all_groups()}
     for key, entry in saved["groups"].items():
+        if not entry["results"]:  # groups measured only at long T (mixer:long_context)
+            continue
         res = entry["results"][str(T)]
         assert not res["errors"], (key, res["errors"])
         assert res["time"], key
@@ -49,7 +52,8 @@ def _peer_cases(module: str):
 
 @pytest.mark.parametrize("module", ["fla", "mambapy", "transformers"])
 def test_peers_give_our_outputs(module, monkeypatch):
-    pytest.importorskip(module)
+    if importlib.util.find_spec(module) is None:  # fla's references load without importing fla itself
+        pytest.skip(f"{module} is not installed (pip install -e '.[bench]')")
     monkeypatch.setattr(runner, "THREADS", 1)
     cases = _peer_cases(module)
     assert cases
