@@ -28,6 +28,7 @@ conv stays a torch depthwise conv), "auto" = mamba_ssm when it imports and the i
 from __future__ import annotations
 
 import functools
+import importlib
 import math
 
 import torch
@@ -47,12 +48,19 @@ CUDA_INSTALL_HINT = "install the GPU extras with: pip install 'polyformer[cuda]'
 # (shared with mamba2.py)
 
 
-@functools.lru_cache(maxsize=1)
-def mamba_ssm_available() -> bool:
-    """True when mamba-ssm's kernels import (a broken CUDA / triton install counts as absent)."""
+# Which mamba-ssm module each mixer needs: Mamba's scan is a compiled CUDA extension, Mamba-2's SSD is
+# Triton only, so a mamba-ssm installed without its CUDA build (MAMBA_SKIP_CUDA_BUILD) still serves Mamba-2.
+KERNEL_MODULES = {
+    "mamba": "mamba_ssm.ops.selective_scan_interface",
+    "mamba2": "mamba_ssm.ops.triton.ssd_combined",
+}
+
+
+@functools.cache
+def mamba_ssm_available(name: str = "mamba") -> bool:
+    """True when the mamba-ssm kernel of mixer `name` imports (a broken CUDA / triton install counts as absent)."""
     try:
-        import mamba_ssm.ops.selective_scan_interface  # noqa: F401
-        import mamba_ssm.ops.triton.ssd_combined  # noqa: F401
+        importlib.import_module(KERNEL_MODULES[name])
     except Exception:
         return False
     return True
@@ -62,7 +70,7 @@ def check_backend(name: str, backend: str, mode: str) -> str:
     """Validate a mixer's `backend` at construction: `mamba_ssm` must import and cannot run `recurrent`."""
     if backend not in BACKENDS:
         raise ConfigError(f"{name}: backend must be one of {BACKENDS}, got '{backend}'")
-    if backend == "mamba_ssm" and not mamba_ssm_available():
+    if backend == "mamba_ssm" and not mamba_ssm_available(name):
         raise ConfigError(
             f"{name}: backend='mamba_ssm' needs the mamba-ssm package, which does not import; {CUDA_INSTALL_HINT}"
         )
@@ -84,7 +92,7 @@ def pick_backend(name: str, requested: str, mode: str, x: torch.Tensor) -> str:
                 "use backend='torch' or 'auto'"
             )
         return "mamba_ssm"
-    return "mamba_ssm" if (x.is_cuda and mamba_ssm_available()) else "torch"
+    return "mamba_ssm" if (x.is_cuda and mamba_ssm_available(name)) else "torch"
 
 
 def check_mask(mask: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor | None:
@@ -241,7 +249,7 @@ class MambaMixer(TokenMixer):
     @classmethod
     def backend_for(cls, device: str) -> str:
         """The backend a default (`backend="auto"`) mixer uses for input on `device`."""
-        return "mamba_ssm" if str(device).startswith("cuda") and mamba_ssm_available() else "torch"
+        return "mamba_ssm" if str(device).startswith("cuda") and mamba_ssm_available("mamba") else "torch"
 
     # ------------------------------------------------------------------ forward
 

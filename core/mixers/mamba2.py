@@ -166,7 +166,7 @@ class Mamba2Mixer(TokenMixer):
     @classmethod
     def backend_for(cls, device: str) -> str:
         """The backend a default (`backend="auto"`) mixer uses for input on `device`."""
-        return "mamba_ssm" if str(device).startswith("cuda") and mamba_ssm_available() else "torch"
+        return "mamba_ssm" if str(device).startswith("cuda") and mamba_ssm_available("mamba2") else "torch"
 
     # ------------------------------------------------------------------ forward
 

@@ -60,3 +60,77 @@ def test_compiled_block_matches_eager_on_cuda(name):
     y_comp, _ = compiled(x)
     torch.testing.assert_close(y_comp, y_eager, atol=1e-4, rtol=1e-3)
     y_comp.square().mean().backward()
+
+
+# ------------------------------------------------------------------ accelerated backends vs the torch reference
+
+ACCELERATED = {
+    "retention": "fla",
+    "gla": "fla",
+    "deltanet": "fla",
+    "gated_deltanet": "fla",
+    "mamba": "mamba_ssm",
+    "mamba2": "mamba_ssm",
+}
+
+
+def _backend_importable(name: str, backend: str) -> bool:
+    if backend == "fla":
+        from polyformer.core.ops._linear_common import fla_available
+
+        return fla_available()
+    from polyformer.core.mixers.mamba import mamba_ssm_available
+
+    return mamba_ssm_available(name)
+
+
+@pytest.mark.parametrize("name", sorted(ACCELERATED))
+def test_accelerated_backend_matches_torch_outputs_grads_and_state(name):
+    backend = ACCELERATED[name]
+    if not _backend_importable(name, backend):
+        pytest.skip(f"{backend} is not installed (pip install 'polyformer[cuda]')")
+    torch.manual_seed(0)
+    ref = build_mixer(name, dim=128, hints={"num_heads": 4}, backend="torch").cuda()
+    fast = build_mixer(name, dim=128, hints={"num_heads": 4}, backend=backend).cuda()
+    fast.load_state_dict(ref.state_dict())
+    x = torch.randn(2, 300, 128, device="cuda")
+    xr, xf = x.clone().requires_grad_(), x.clone().requires_grad_()
+    y_ref, s_ref = ref(xr, return_state=True)
+    y_fast, s_fast = fast(xf, return_state=True)
+    assert fast.backend == backend and ref.backend == "torch"
+    torch.testing.assert_close(y_fast, y_ref, atol=2e-3, rtol=2e-2)
+    for key, value in s_ref.items():
+        if torch.is_tensor(value):
+            torch.testing.assert_close(s_fast[key].float(), value.float(), atol=2e-3, rtol=2e-2, msg=lambda m, key=key: f"state {key}: {m}")
+    g = torch.randn_like(y_ref)
+    (y_ref * g).sum().backward()
+    (y_fast * g).sum().backward()
+    torch.testing.assert_close(xf.grad, xr.grad, atol=5e-3, rtol=5e-2)
+    for (n, p_ref), p_fast in zip(ref.named_parameters(), fast.parameters()):
+        torch.testing.assert_close(p_fast.grad, p_ref.grad, atol=5e-3, rtol=5e-2, msg=lambda m, n=n: f"{n}: {m}")
+
+
+@pytest.mark.parametrize("name", sorted(ACCELERATED))
+def test_accelerated_prefill_then_steps_matches_full_forward(name):
+    backend = ACCELERATED[name]
+    if not _backend_importable(name, backend):
+        pytest.skip(f"{backend} is not installed (pip install 'polyformer[cuda]')")
+    torch.manual_seed(0)
+    mixer = build_mixer(name, dim=128, hints={"num_heads": 4}, backend=backend).cuda().eval()
+    x = torch.randn(2, 80, 128, device="cuda")
+    with torch.no_grad():
+        full, _ = mixer(x)
+        pre, state = mixer(x[:, :64], return_state=True)
+        outs = [pre]
+        for t in range(64, 80):
+            y_t, state = mixer.step(x[:, t : t + 1], state)
+            outs.append(y_t)
+    torch.testing.assert_close(torch.cat(outs, 1), full, atol=2e-3, rtol=2e-2)
+
+
+def test_auto_backend_picks_the_accelerated_kernel_on_cuda():
+    for name, backend in ACCELERATED.items():
+        mixer = build_mixer(name, dim=64, hints={"num_heads": 4}).cuda()
+        mixer(torch.randn(1, 32, 64, device="cuda"))
+        expected = backend if _backend_importable(name, backend) else "torch"
+        assert mixer.backend == expected, (name, mixer.backend, expected)
