@@ -2,7 +2,7 @@
 
     from polyformer.rl import DecisionTransformer
     policy = DecisionTransformer.load_from_checkpoint("runs/rl/train/.../checkpoints/last.ckpt")
-    policy.rollout(target_return=-150, episodes=10)      # {"returns": [...], "lengths": [...]}
+    policy.rollout(target_return=250, episodes=10)       # {"returns": [...], "lengths": [...]}
 
 See rl/README.md for datasets, returns-to-go at inference, normalised scores and the benchmark.
 """

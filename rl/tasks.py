@@ -1,6 +1,6 @@
 """The verbs of polyformer.rl: train (then evaluate by rollout), eval by rollout, and collect datasets.
 
-- `polyformer train rl ...`: the harness's train, then rollouts of the best checkpoint at the
+- `polyformer train rl ...`: the harness's train, then rollouts of the last checkpoint at the
   target returns (`rollout.*`), added to metrics.json as `test/normalized_score` etc.
 - `polyformer eval rl ckpt_path=... target_return=...`: rollouts only, metrics.json + rollouts.json
   (+ a GIF with `rollout.video=true` where rendering works).
@@ -67,12 +67,13 @@ def _rollout_eval(cfg: DictConfig, module, ckpt_path: str) -> dict[str, Any]:
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Fit, test (offline action loss), then roll the best checkpoint out at the target returns."""
+    """Fit, test (offline action loss), then roll the last checkpoint out at the target returns."""
     metrics = runner.train(cfg)
     ro = cfg.get("rollout") or {}
     if not ro.get("after_fit", True) or int(ro.get("episodes", 0)) <= 0:
         return metrics
-    ckpt = metrics.get("best_checkpoint") or metrics.get("last_checkpoint")
+    # The final weights, as the DT paper evaluates: held-out action loss says little about returns.
+    ckpt = metrics.get("last_checkpoint") or metrics.get("best_checkpoint")
     if not ckpt:
         log.info("no checkpoint was saved (fast_dev_run?): rollouts skipped")
         return metrics

@@ -4,8 +4,8 @@
     python -m benchmarks.rl.run --quick                # Pendulum only, 1 seed, short training (minutes)
     python -m benchmarks.rl.run --envs Pendulum-v1 --methods dt bc --seeds 0 --steps 2000
 
-Every cell trains with the demo recipe (see train_eval.py: 3000 AdamW steps, batch 64, K=10, a
-2-layer width-64 DT without dropout; BC an MLP with 2x256 ReLU), then rolls the policy out for
+Every cell trains with the demo recipe (see train_eval.py: 3000 AdamW steps at lr 1e-3 after 100
+warmup steps, batch 64, K=10, a 2-layer width-64 DT without dropout; BC an MLP with 2x256 ReLU), then rolls the policy out for
 `--episodes` episodes per seed: DTs at the environment's target returns (the headline is the
 target near the expert's return) and BC / %BC once. Scores are D4RL-normalised
 (`100 * (R - R_random) / (R_expert - R_random)`, polyformer.rl.data.envs has the references):

@@ -32,7 +32,8 @@ def fit(method: str, env: str, data_dir: str, *, steps: int, seed: int, episodes
                              seed=seed)
     dm.prepare_data()
     dm.setup("fit")
-    optim = {"name": "adamw", "lr": lr, "weight_decay": 1e-4, "scheduler": {"name": "cosine", "warmup_steps": 100}}
+    # As the DT paper: linear warmup, then a constant learning rate.
+    optim = {"name": "adamw", "lr": lr, "weight_decay": 1e-4, "scheduler": {"name": "constant", "warmup_steps": 100}}
     module = DecisionTransformerModule(model=spec["model"], optim=optim, data=dm.data_spec())
     trainer = L.Trainer(max_steps=steps, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, gradient_clip_val=0.25, limit_val_batches=0, accelerator="cpu")
