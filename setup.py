@@ -23,6 +23,6 @@ packages, package_dir = _packages()
 setup(
     packages=packages,
     package_dir=package_dir,
-    package_data={name: ["*.yaml", "**/*.yaml"] for name in packages},
+    package_data={name: ["*.yaml", "**/*.yaml", "csrc/*.cpp"] for name in packages},
     include_package_data=True,
 )

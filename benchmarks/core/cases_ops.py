@@ -210,10 +210,12 @@ def _ss_data(T: int, s: Sizes) -> dict:
 _SS_LEAVES = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")
 
 
-def _ss_ours(naive: bool):
+def _ss_ours(naive: bool, compiled: bool = False):
     def build(d: dict, s: Sizes) -> Built:
         mod = _op("selective_scan")
         fn = mod.naive_selective_scan if naive else _fast(mod, "selective_scan")
+        if compiled:
+            fn = _op("selective_scan_cpu").selective_scan_cpu
         u, delta, A, B, C, D, z, bias = (leaf(d[n]) for n in _SS_LEAVES)
         return Built(
             [u, delta, A, B, C, D, z, bias],
@@ -327,6 +329,7 @@ OP_GROUPS = (
         (
             Impl("chunk", "polyformer selective_scan (chunked)", OURS, _ss_ours(False)),
             Impl("naive", "polyformer naive_selective_scan (recurrence)", REFERENCE, _ss_ours(True), NAIVE_MAX_T),
+            Impl("cpu-kernel", "polyformer selective_scan_cpu (compiled CPU kernel)", REFERENCE, _ss_ours(False, True)),
             Impl("mambapy-pscan", "mambapy selective_scan (parallel scan)", PEER, _ss_mambapy, None, MAMBAPY),
             Impl("hf-torch", "transformers mamba_selective_scan (torch loop)", PEER, _ss_hf, HF_LOOP_MAX_T, HF),
         ),

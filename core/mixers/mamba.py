@@ -21,8 +21,9 @@ time-reversed sequence with its own conv, x_proj, dt_proj, A and D (`*_b` parame
 in_proj / out_proj and the gate; the two scans are summed.
 
 Backends: "torch" (always), "mamba_ssm" (mamba-ssm's CUDA selective-scan kernel for the scan; the
-conv stays a torch depthwise conv), "auto" = mamba_ssm when it imports and the input is on CUDA.
-`self.backend` holds the backend of the last forward.
+conv stays a torch depthwise conv), "cpu" (polyformer's compiled CPU selective scan, built on first use:
+about 4-10x faster forward+backward than "torch" on CPU; Mamba only), "auto" = mamba_ssm when it imports
+and the input is on CUDA, else torch (auto never compiles anything). `self.backend` holds the backend of the last forward.
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ from polyformer.core.errors import ConfigError, DataError
 from polyformer.core.mixers.base import TokenMixer, check_mode
 from polyformer.core.mixers.registry import register_mixer
 from polyformer.core.ops.selective_scan import naive_selective_scan, selective_scan, selective_scan_step
+from polyformer.core.ops.selective_scan_cpu import load_cpu_kernel, selective_scan_cpu
 
-BACKENDS = ("auto", "torch", "mamba_ssm")
+BACKENDS = ("auto", "torch", "mamba_ssm", "cpu")
 CUDA_INSTALL_HINT = "install the GPU extras with: pip install 'polyformer[cuda]'"
 
 
@@ -74,10 +76,14 @@ def check_backend(name: str, backend: str, mode: str) -> str:
         raise ConfigError(
             f"{name}: backend='mamba_ssm' needs the mamba-ssm package, which does not import; {CUDA_INSTALL_HINT}"
         )
-    if backend == "mamba_ssm" and mode == "recurrent":
+    if backend in ("mamba_ssm", "cpu") and mode == "recurrent":
         raise ConfigError(
             f"{name}: mode='recurrent' is the torch reference loop; use backend='torch' or 'auto' with it"
         )
+    if backend == "cpu":
+        if name != "mamba":
+            raise ConfigError(f"{name}: backend='cpu' (the compiled CPU selective scan) exists for 'mamba' only")
+        load_cpu_kernel()  # builds once per machine; a ConfigError says why it cannot
     return backend
 
 
@@ -92,6 +98,12 @@ def pick_backend(name: str, requested: str, mode: str, x: torch.Tensor) -> str:
                 "use backend='torch' or 'auto'"
             )
         return "mamba_ssm"
+    if requested == "cpu":
+        if x.device.type != "cpu":
+            raise ConfigError(
+                f"{name}: backend='cpu' is the compiled CPU kernel, but the input is on {x.device}; use backend='auto'"
+            )
+        return "cpu"
     return "mamba_ssm" if (x.is_cuda and mamba_ssm_available(name)) else "torch"
 
 
@@ -275,6 +287,8 @@ class MambaMixer(TokenMixer):
         kw = dict(initial_state=state.get("ssm"), output_final_state=want_state)
         if self.backend == "mamba_ssm":
             y, ssm = _mamba_ssm_scan(*args, **kw)
+        elif self.backend == "cpu":
+            y, ssm = selective_scan_cpu(*args, **kw)
         elif self.mode == "recurrent":
             y, ssm = naive_selective_scan(*args, **kw)
         else:

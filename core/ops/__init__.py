@@ -23,6 +23,7 @@ from polyformer.core.ops.delta_rule import (
 from polyformer.core.ops.gla import chunk_gla, gla, gla_step, naive_gla
 from polyformer.core.ops.retention import chunk_retention, naive_retention, retention, retention_step
 from polyformer.core.ops.selective_scan import naive_selective_scan, selective_scan, selective_scan_step
+from polyformer.core.ops.selective_scan_cpu import selective_scan_cpu
 from polyformer.core.ops.ssd import chunk_ssd, naive_ssd, ssd, ssd_step
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "selective_scan",
     "naive_selective_scan",
     "selective_scan_step",
+    "selective_scan_cpu",
     "ssd",
     "naive_ssd",
     "chunk_ssd",
