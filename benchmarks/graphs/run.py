@@ -6,6 +6,7 @@ One command (writes JSON and markdown tables under benchmarks/graphs/results/):
     .venv/bin/python benchmarks/graphs/run.py accuracy --epochs 6 --train 600
     .venv/bin/python benchmarks/graphs/run.py speed          # training throughput, ours / PyG GPSConv
     .venv/bin/python benchmarks/graphs/run.py memory         # peak memory per graph size, one subprocess each
+    .venv/bin/python benchmarks/graphs/run.py degree         # how much of PATTERN/CLUSTER the node degree alone solves
 
 Accuracy: class-weighted accuracy (benchmarking-gnns' accuracy_SBM) on the test split of PATTERN- and
 CLUSTER-recipe graphs generated here, for GPS with softmax attention, GPS with a linear mixer, the Graph
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import subprocess
@@ -63,7 +65,7 @@ def run_accuracy(args) -> list[dict]:
     from polyformer.graphs.data import GraphDataModule
     from polyformer.graphs.module import GraphModule
 
-    rows = []
+    rows = _load_rows("accuracy")  # rows from earlier (partial) runs are kept; a rerun replaces its own rows
     counts = {"train": args.train, "val": args.val, "test": args.test}
     for source in args.datasets:
         dm = GraphDataModule(
@@ -75,46 +77,164 @@ def run_accuracy(args) -> list[dict]:
         dm.setup("fit")
         print(f"[{source}] data ready in {time.perf_counter() - t0:.0f}s", flush=True)
         for label, model_cfg in ACCURACY_MODELS.items():
-            if args.models and not any(m.lower() in label.lower() for m in args.models):
+            if args.models and not _selected(label, args.models):
                 continue
-            L.seed_everything(0, verbose=False)
-            steps = args.epochs * -(-args.train // args.batch_size)
-            optim = {"name": "adamw", "lr": args.lr, "weight_decay": 1e-5,
-                     "scheduler": {"name": "cosine", "warmup_steps": max(1, steps // 20)}}
-            cfg = {"dim": args.dim, "num_layers": args.layers, **model_cfg}
-            module = GraphModule(model=cfg, optim=optim, data=dm.data_spec())
-            trainer = L.Trainer(
-                max_epochs=args.epochs, accelerator="cpu", logger=False, enable_checkpointing=False,
-                enable_progress_bar=False, enable_model_summary=False, gradient_clip_val=1.0,
-                num_sanity_val_steps=0,
-            )
-            t0 = time.perf_counter()
-            trainer.fit(module, datamodule=dm)
-            train_s = time.perf_counter() - t0
-            val = float(trainer.callback_metrics.get("val/accuracy_sbm", float("nan")))  # before test() resets them
-            test = trainer.test(module, datamodule=dm, verbose=False)[0]
+            runs = [_train_once(GraphModule, L, dm, model_cfg, args, seed) for seed in args.seeds]
+            tests = [r["test"] for r in runs if r["test"] is not None]
+            vals = [r["val"] for r in runs if r["val"] is not None]
             row = {
-                "dataset": source, "model": label, "test_accuracy_sbm": round(test["test/accuracy_sbm"], 2),
-                "val_accuracy_sbm": round(val, 2),
-                "params": sum(p.numel() for p in module.parameters()), "train_seconds": round(train_s),
+                "dataset": source, "model": label,
+                "test_accuracy_sbm": _mean(tests), "test_accuracy_std": _std(tests),
+                "test_accuracy_per_seed": [r["test"] for r in runs], "val_accuracy_sbm": _mean(vals),
+                "seeds": list(args.seeds), "params": runs[0]["params"],
+                "train_seconds": round(sum(r["seconds"] for r in runs) / len(runs)),
+                "threads": torch.get_num_threads(), "epochs": args.epochs,
                 "published_graphgps": PUBLISHED[source],
             }
             print(json.dumps(row), flush=True)
-            rows.append(row)
+            rows = _merge_rows(rows, [row])
             _save("accuracy", rows, _accuracy_table(rows, args))
     return rows
+
+
+def _train_once(GraphModule, L, dm, model_cfg, args, seed) -> dict:
+    """Train one model with one seed; its test and last-epoch val class-weighted accuracy, seconds, params."""
+    L.seed_everything(seed, verbose=False)
+    steps = args.epochs * -(-args.train // args.batch_size)
+    optim = {"name": "adamw", "lr": args.lr, "weight_decay": 1e-5,
+             "scheduler": {"name": "cosine", "warmup_steps": max(1, steps // 20)}}
+    cfg = {"dim": args.dim, "num_layers": args.layers, **model_cfg}
+    module = GraphModule(model=cfg, optim=optim, data=dm.data_spec())
+    trainer = L.Trainer(
+        max_epochs=args.epochs, accelerator="cpu", logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, gradient_clip_val=1.0,
+        num_sanity_val_steps=0,
+    )
+    t0 = time.perf_counter()
+    trainer.fit(module, datamodule=dm)
+    seconds = time.perf_counter() - t0
+    val = _metric(trainer.callback_metrics, "val/accuracy_sbm")  # before test() resets them
+    test = _metric(trainer.test(module, datamodule=dm, verbose=False)[0], "test/accuracy_sbm")
+    print(f"  seed {seed}: test {test} val {val} ({seconds:.0f} s)", flush=True)
+    return {"test": test, "val": val, "seconds": seconds, "params": sum(p.numel() for p in module.parameters())}
+
+
+def _mean(values):
+    return round(sum(values) / len(values), 2) if values else None
+
+
+def _std(values):
+    """Sample standard deviation (None for fewer than two values)."""
+    if len(values) < 2:
+        return None
+    m = sum(values) / len(values)
+    return round(math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1)), 2)
+
+
+def _selected(label, wanted) -> bool:
+    """Whether `--models` picks `label`: an item equal to a label (case-insensitive) picks that label only
+    ("GINE" is the baseline, not every GPS-GINE model); any other item picks the labels containing it."""
+    labels = {m.lower() for m in ACCURACY_MODELS}
+    return any(w.lower() == label.lower() if w.lower() in labels else w.lower() in label.lower() for w in wanted)
+
+
+def _metric(metrics, key):
+    """A logged metric as a percentage rounded to 2 places, or None when missing or not finite (JSON has no NaN)."""
+    value = metrics.get(key)
+    if value is None:
+        return None
+    value = float(value)
+    return round(value, 2) if math.isfinite(value) else None
+
+
+def _load_rows(name) -> list[dict]:
+    """The rows already in results/<name>.json (none if the file is missing or unreadable)."""
+    path = RESULTS / f"{name}.json"
+    try:
+        rows = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    if not isinstance(rows, list):
+        return []
+    return [{k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in r.items()} for r in rows]
+
+
+def _merge_rows(rows, new) -> list[dict]:
+    """`rows` with each new row replacing the one of the same (dataset, model), or appended; sorted by dataset
+    then model order of ACCURACY_MODELS, so partial runs (`--models`, `--datasets`) never drop earlier rows."""
+    merged = {(r["dataset"], r["model"]): r for r in rows}
+    merged.update({(r["dataset"], r["model"]): r for r in new})
+    order = {m: i for i, m in enumerate(ACCURACY_MODELS)}
+    datasets = list(PUBLISHED)
+    return sorted(merged.values(), key=lambda r: (datasets.index(r["dataset"]) if r["dataset"] in datasets else len(datasets),
+                                                 order.get(r["model"], len(order))))
 
 
 def _accuracy_table(rows, args) -> str:
     budget = (f"Budget per run: {args.train}/{args.val}/{args.test} train/val/test graphs (recipe sizes), {args.epochs} epochs, "
               f"batch {args.batch_size}, width {args.dim}, {args.layers} layers, AdamW lr {args.lr} cosine, "
-              f"LapPE k=8, CPU ({torch.get_num_threads()} threads).")
+              f"LapPE k=8, CPU; test accuracy is the mean ± sample std over seeds {', '.join(map(str, args.seeds))} "
+              f"(one number: one seed). Train time: wall seconds of training on a 2-core machine shared with other jobs, "
+              f"per seed, with the torch thread count of each run; it is not a speed comparison (see the speed table).")
     lines = [budget, "", "| dataset | model | params | test acc (class-weighted) | train time | GraphGPS published (original data, 100 epochs) |",
              "|---|---|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r['dataset'].upper()}-recipe | {r['model']} | {r['params']:,} | {r['test_accuracy_sbm']:.2f} | "
-                     f"{r['train_seconds']} s | {r['published_graphgps']} |")
+        acc = "n/a" if r.get("test_accuracy_sbm") is None else f"{r['test_accuracy_sbm']:.2f}"
+        if r.get("test_accuracy_std") is not None:
+            acc += f" ± {r['test_accuracy_std']:.2f}"
+        threads = r.get("threads")
+        time_cell = f"{r['train_seconds']} s" + (f" ({threads} thread{'s' if threads != 1 else ''})" if threads else "")
+        lines.append(f"| {r['dataset'].upper()}-recipe | {r['model']} | {r['params']:,} | {acc} | "
+                     f"{time_cell} | {r['published_graphgps']} |")
     return "\n".join(lines)
+
+
+def run_degree_cue(args) -> list[dict]:
+    """No learning: class-weighted test accuracy of one threshold on a node's degree (raw, and divided by its
+    graph's mean degree), the threshold picked on the train split. Shows how much of each task the degree
+    alone solves: sum aggregation (GINE) counts neighbours, weighted means (GatedGCN's normalised gates,
+    softmax attention) cannot."""
+    from torch_geometric.utils import degree
+
+    from polyformer.graphs.data import GraphDataModule
+    from polyformer.graphs.metrics import accuracy_sbm
+
+    rows = []
+    counts = {"train": args.train, "val": args.val, "test": args.test}
+    for source in args.datasets:
+        dm = GraphDataModule(source=source, data_dir=args.data_dir, num_graphs=counts, batch_size=args.batch_size,
+                             pe={"lap_k": 8, "lap_norm": "none", "rwse_k": 0})
+        dm.prepare_data()
+        dm.setup("fit")
+        num_classes = dm.data_spec()["out_dim"]
+        feats = {}
+        for split in ("train", "test"):
+            raw, rel, y = [], [], []
+            for g in dm.sets[split]:
+                deg = degree(g.edge_index[0], g.num_nodes)
+                raw.append(deg), rel.append(deg / deg.mean()), y.append(g.y)
+            feats[split] = {"degree": torch.cat(raw), "degree / mean degree of its graph": torch.cat(rel), "y": torch.cat(y)}
+        for cue in ("degree", "degree / mean degree of its graph"):
+            x, y = feats["train"][cue], feats["train"]["y"]
+            if num_classes == 2:  # one threshold
+                cuts = torch.quantile(x, torch.linspace(0.01, 0.99, 99))
+                best = max(cuts.tolist(), key=lambda t: accuracy_sbm((x > t).long(), y))
+                test = accuracy_sbm((feats["test"][cue] > best).long(), feats["test"]["y"])
+            else:  # several classes: the most frequent class per degree bin
+                edges = torch.quantile(x, torch.linspace(0, 1, 21)[1:-1])
+                bins = torch.bucketize(x, edges)
+                table = torch.zeros(len(edges) + 1, num_classes).index_put_((bins, y), torch.ones_like(x), accumulate=True)
+                pred = table.argmax(1)[torch.bucketize(feats["test"][cue], edges)]
+                test = accuracy_sbm(pred, feats["test"]["y"])
+            row = {"dataset": source, "cue": cue, "test_accuracy_sbm": round(float(test), 2)}
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    lines = [f"Degree alone, no learning: one threshold (PATTERN) or the most frequent class per degree bin (CLUSTER), "
+             f"fit on the {args.train} train graphs, class-weighted accuracy on the {args.test} test graphs.", "",
+             "| dataset | cue | test acc (class-weighted) |", "|---|---|---:|"]
+    lines += [f"| {r['dataset'].upper()}-recipe | {r['cue']} | {r['test_accuracy_sbm']:.2f} |" for r in rows]
+    _save("degree_cue", rows, "\n".join(lines))
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------- models
@@ -207,7 +327,7 @@ def run_speed(args) -> list[dict]:
 def _speed_table(rows, args) -> str:
     lines = [f"GPS stack: width {args.dim}, {args.layers} layers, {args.heads} heads, GINE local + softmax attention, "
              f"dropout 0; best of {args.reps} interleaved training steps (AdamW) after {args.warmup} warm-up, CPU "
-             f"({torch.get_num_threads()} threads).", "",
+             f"({_threads()}).", "",
              "| batch | ours steps/s | PyG GPSConv steps/s | ours / PyG | params ours / PyG |", "|---|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['case']} | {r['ours_steps_per_s']} | {r['pyg_steps_per_s']} | {r['ratio_ours_over_pyg']:.2f}x | "
@@ -301,6 +421,11 @@ def _skip_reason(kind, nodes, rows, args):
     return None
 
 
+def _threads() -> str:
+    n = torch.get_num_threads()
+    return f"{n} thread" + ("s" if n != 1 else "")
+
+
 def _human(seconds):
     return f"{seconds / 3600:,.1f} h" if seconds >= 3600 else f"{seconds / 60:,.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
@@ -309,7 +434,7 @@ def _memory_table(rows, args) -> str:
     kinds = list(dict.fromkeys(r["model"] for r in rows))
     lines = [f"One training step on one random graph (average degree {args.degree}), width {args.dim}, {args.layers} GPS layers "
              f"(GINE + global mixer), {args.heads} heads: peak RSS growth during the first training step in a fresh "
-             f"process, and the seconds of the second step, CPU ({torch.get_num_threads()} threads, shared machine).", "",
+             f"process, and the seconds of the second step, CPU ({_threads()}, shared machine).", "",
              "| nodes | " + " | ".join(kinds) + " |", "|---:|" + "---|" * len(kinds)]
     for n in dict.fromkeys(r["nodes"] for r in rows):
         cells = []
@@ -328,20 +453,22 @@ def _memory_table(rows, args) -> str:
 # ---------------------------------------------------------------------------------------------- main
 def _save(name, rows, table):
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(rows, indent=2))
+    (RESULTS / f"{name}.json").write_text(json.dumps(rows, indent=2, allow_nan=False) + "\n")
     (RESULTS / f"{name}.md").write_text(table + "\n")
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["all", "accuracy", "speed", "memory", "memory-child"])
+    p.add_argument("what", choices=["all", "accuracy", "degree", "speed", "memory", "memory-child"])
     p.add_argument("child", nargs="*", help=argparse.SUPPRESS)
     p.add_argument("--datasets", nargs="+", default=["pattern", "cluster"])
-    p.add_argument("--models", nargs="*", default=None, help="substrings of model labels to run (accuracy)")
+    p.add_argument("--models", nargs="*", default=None, help="model labels to run (accuracy): an exact label, or a substring of labels")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds per accuracy row (mean ± std when several)")
+    p.add_argument("--results-dir", default=None, help="where the JSON/markdown tables go (default benchmarks/graphs/results)")
     p.add_argument("--train", type=int, default=500)
     p.add_argument("--val", type=int, default=100)
     p.add_argument("--test", type=int, default=200)
-    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--dim", type=int, default=32)
@@ -355,10 +482,12 @@ def main(argv=None):
     p.add_argument("--mem-cap-gib", type=float, default=3.0)
     p.add_argument("--time-cap-s", type=float, default=300.0)
     p.add_argument("--data-dir", default=os.environ.get("POLYFORMER_DATA_DIR"))
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1: the machine is shared)")
     args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
+    if args.results_dir:
+        global RESULTS
+        RESULTS = Path(args.results_dir)
     if args.what == "memory-child":
         kind, nodes = args.child
         return memory_child(kind, int(nodes), args.dim, args.layers, args.heads, args.degree)
@@ -368,6 +497,8 @@ def main(argv=None):
         run_memory(args)
     if args.what in ("accuracy", "all"):
         run_accuracy(args)
+    if args.what in ("degree", "all"):
+        run_degree_cue(args)
 
 
 if __name__ == "__main__":

@@ -103,3 +103,51 @@ def test_attention_maps_are_row_stochastic(tiny_graphs):
         if cfg["name"] == "gps":
             assert torch.allclose(weights.sum(-1), torch.ones(2, g.num_nodes), atol=1e-5)
         assert torch.all(weights >= 0)
+
+
+def test_gatedgcn_matches_graphgps_reference():
+    """Our GatedGCN layer against a transcription of GraphGPS's GatedGCNLayer (graphgps/layer/gatedgcn_layer.py,
+    after Bresson & Laurent / benchmarking-gnns): `e_ij = D h_i + E h_j + C e_ij`, `s = sigmoid(e_ij)`,
+    `h_i' = A h_i + sum_j s_ij B h_j / (sum_j s_ij + 1e-6)`, then BatchNorm, ReLU and residual on nodes and edges."""
+    from torch_geometric.nn import MessagePassing
+    from torch_geometric.utils import scatter
+
+    from polyformer.graphs.models.local import GatedGCNLayer
+
+    class Reference(MessagePassing):
+        def __init__(self, dim):
+            super().__init__()
+            self.A, self.B, self.C, self.D, self.E = (torch.nn.Linear(dim, dim) for _ in range(5))
+            self.bn_node_x, self.bn_edge_e = torch.nn.BatchNorm1d(dim), torch.nn.BatchNorm1d(dim)
+
+        def forward(self, x, e, edge_index):
+            x_in, e_in = x, e
+            x, e = self.propagate(edge_index, Bx=self.B(x), Dx=self.D(x), Ex=self.E(x), Ce=self.C(e), Ax=self.A(x))
+            x, e = torch.relu(self.bn_node_x(x)), torch.relu(self.bn_edge_e(e))
+            return x_in + x, e_in + e
+
+        def message(self, Dx_i, Ex_j, Ce):
+            self.e = Dx_i + Ex_j + Ce
+            return torch.sigmoid(self.e)
+
+        def aggregate(self, sigma_ij, index, Bx_j, Bx):
+            num = scatter(sigma_ij * Bx_j, index, 0, dim_size=Bx.shape[0], reduce="sum")
+            den = scatter(sigma_ij, index, 0, dim_size=Bx.shape[0], reduce="sum")
+            return num / (den + 1e-6)
+
+        def update(self, aggr_out, Ax):
+            return Ax + aggr_out, self.e
+
+    torch.manual_seed(0)
+    dim, n = 16, 30
+    ours, ref = GatedGCNLayer(dim), Reference(dim)
+    for name in "ABCDE":
+        getattr(ref, name).load_state_dict(getattr(ours, name).state_dict())
+    edge_index = torch.randint(0, n, (2, 120))
+    edge_index = edge_index[:, edge_index[0] != edge_index[1]]
+    h, e = torch.randn(n, dim), torch.randn(edge_index.shape[1], dim)
+    for train in (True, False):
+        ours.train(train), ref.train(train)
+        (h1, e1), (h2, e2) = ours(h, e, edge_index), ref(h, e, edge_index)
+        torch.testing.assert_close(h1, h2, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(e1, e2, atol=1e-5, rtol=1e-5)
