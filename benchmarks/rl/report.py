@@ -28,8 +28,14 @@ def markdown(results: dict[str, Any]) -> str:
     table = summary(cells)
     envs = sorted({k[0] for k in table})
     methods = [m for m in LABELS if any(k[1] == m for k in table)]
-    lines = [f"Normalised score (D4RL definition; mean +- std over {len(results.get('seeds', []))} training seed(s), "
+    seeds = {m: sorted({c["seed"] for c in cells if c["method"] == m}) for m in methods}
+    if len({tuple(v) for v in seeds.values()}) <= 1:
+        over = f"{len(next(iter(seeds.values()), []))} training seed(s)"
+    else:  # a cut run: say which method has how many seeds
+        over = "training seeds (" + ", ".join(f"{LABELS[m]}: {len(v)}" for m, v in seeds.items()) + ")"
+    lines = [f"Normalised score (D4RL definition; mean +- std over {over}, "
              f"{results.get('episodes')} rollouts each; {results.get('steps')} training steps)", "",
+             *([results["note"], ""] if results.get("note") else []),
              "| environment (replay data) | " + " | ".join(LABELS[m] for m in methods) + " | DT > BC | DT return rises with target (Spearman) |",
              "|---|" + "---:|" * len(methods) + "---|---:|"]
     for env in envs:
@@ -38,12 +44,17 @@ def markdown(results: dict[str, Any]) -> str:
             s = table.get((env, m))
             row.append(f"{s['mean']:.1f} +- {s['std']:.1f}" if s else "")
         dt, bc = table.get((env, "dt")), table.get((env, "bc"))
-        beats = "yes" if dt and bc and dt["mean"] > bc["mean"] else ("no" if dt and bc else "")
+        beats = ""
+        if dt and bc:  # a margin inside the seed spread is no win
+            margin = dt["mean"] - bc["mean"]
+            beats = "yes" if margin > max(dt["std"], bc["std"]) else ("no" if margin < 0 else "within seed std")
         rho = f"{dt['spearman']:.2f}" if dt else ""
         lines.append(f"| {env} | " + " | ".join(row) + f" | {beats} | {rho} |")
-    sweeps = [c for c in cells if c["method"] == "dt" and c["sweep"]]
-    if sweeps:
-        lines += ["", "DT (attention), achieved return per target return (seed-mean):", ""]
+    for method in ("dt", "dt_mamba"):
+        sweeps = [c for c in cells if c["method"] == method and c["sweep"]]
+        if not sweeps:
+            continue
+        lines += ["", f"{LABELS[method]}, achieved return per target return (seed-mean; Spearman per seed, averaged):", ""]
         for env in envs:
             mine = [c for c in sweeps if c["env"] == env]
             if not mine:
@@ -51,7 +62,8 @@ def markdown(results: dict[str, Any]) -> str:
             targets = [s["target"] for s in mine[0]["sweep"]]
             achieved = np.mean([[s["return_mean"] for s in c["sweep"]] for c in mine], axis=0)
             pairs = ", ".join(f"{t:g} -> {a:.0f}" for t, a in zip(targets, achieved))
-            lines.append(f"- {env}: {pairs} (best episode in data {mine[0]['dataset_best_return']:.0f})")
+            rho = np.mean([rises_with_target(c["sweep"]) for c in mine])
+            lines.append(f"- {env}: {pairs} (Spearman {rho:.2f}; best episode in data {mine[0]['dataset_best_return']:.0f})")
     speed = results.get("speed")
     if speed:
         tp, act = speed["train_steps_per_s"], speed["acting"]
@@ -63,6 +75,17 @@ def markdown(results: dict[str, Any]) -> str:
                   f"{act['ours_mamba_recurrent_ms']:.2f} | n/a (no cache) |",
                   f"| acting ms/step, re-run last K steps | {act['ours_attention_window_ms']:.2f} | "
                   f"{act['ours_mamba_window_ms']:.2f} | " + (f"{act['hf_window_ms']:.2f} |" if "hf_window_ms" in act else "not installed |")]
+        nd = speed.get("train_steps_per_s_no_dropout")
+        if nd:
+            lines.insert(len(lines) - 2, f"| training steps/s, dropout 0 | {nd['ours']:.1f} | | "
+                         + (f"{nd['hf']:.1f} |" if "hf" in nd else "not installed |"))
         if "ratio_ours_over_hf" in tp:
-            lines.append(f"\nTraining throughput ratio ours / HF: {tp['ratio_ours_over_hf']:.2f}")
+            ratio = f"\nTraining throughput ratio ours / HF: {tp['ratio_ours_over_hf']:.2f} (dropout 0.1, the paper's)"
+            if nd and "ratio_ours_over_hf" in nd:
+                ratio += f"; {nd['ratio_ours_over_hf']:.2f} without dropout"
+            lines.append(ratio)
+    commands = results.get("commands") or ([results["command"]] if results.get("command") else [])
+    if commands:
+        lines += ["", f"Produced by (torch threads: {results.get('torch_threads', '?')}):", ""]
+        lines += [f"    {c}" for c in commands]
     return "\n".join(lines) + "\n"

@@ -13,7 +13,8 @@ mean over seeds of the per-seed mean, +- the std over seeds. Also checked: DT be
 mixed dataset, and DT's achieved return rises with the target (Spearman correlation over targets).
 
 Writes results.json and results.md to --out (default benchmarks/rl/results) after every cell, so a
-long run can be read while it goes; --resume skips cells already in results.json; --merge combines
+long run can be read while it goes; --resume skips cells already in results.json (and keeps the
+commands that made them); --speed-only --resume re-measures only the speed table; --merge combines
 the folders of runs split over processes (e.g. one per environment).
 """
 
@@ -44,6 +45,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--dataset-episodes", type=int, default=None, help="episodes per dataset (default: 200)")
     p.add_argument("--quick", action="store_true", help="Pendulum only, seed 0, 1500 steps")
     p.add_argument("--no-speed", action="store_true", help="skip the speed comparison")
+    p.add_argument("--speed-only", action="store_true", help="no cells: (re-)measure only the speed comparison")
     p.add_argument("--resume", action="store_true", help="keep cells already in --out/results.json")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1: no spin-waiting on a busy machine)")
     p.add_argument("--merge", nargs="+", type=Path, default=None,
@@ -62,7 +64,8 @@ def merge(folders: list[Path], out: Path) -> dict:
     for folder in folders:
         part = json.loads((folder / "results.json").read_text())
         merged["cells"] += part.pop("cells", [])
-        merged.setdefault("commands", []).append(part.pop("command", ""))
+        command = part.pop("command", "")
+        merged.setdefault("commands", []).extend(part.pop("commands", None) or [command])
         for key, value in part.items():
             merged.setdefault(key, value)
     out.mkdir(parents=True, exist_ok=True)
@@ -80,8 +83,12 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "results.json"
     results = json.loads(path.read_text()) if args.resume and path.is_file() else {}
-    results.update({"command": "python -m benchmarks.rl.run " + " ".join(sys.argv[1:] if argv is None else argv),
-                    "steps": args.steps, "episodes": args.episodes, "seeds": args.seeds, "torch_threads": args.threads})
+    command = "python -m benchmarks.rl.run " + " ".join(sys.argv[1:] if argv is None else argv)
+    # A resumed run keeps the commands before it (a table may come from several, e.g. fewer seeds for a method).
+    results["commands"] = [*results.get("commands", [results["command"]] if "command" in results else []), command]
+    if not args.speed_only:
+        results.update({"steps": args.steps, "episodes": args.episodes, "seeds": args.seeds})
+    results.update({"command": command, "torch_threads": args.threads})
     cells = results.setdefault("cells", [])
     done = {(c["env"], c["method"], c["seed"]) for c in cells}
 
@@ -89,7 +96,7 @@ def main(argv=None) -> int:
         path.write_text(json.dumps(results, indent=1))
         (args.out / "results.md").write_text(markdown(results))
 
-    for env in args.envs:
+    for env in [] if args.speed_only else args.envs:
         for seed in args.seeds:
             for method in args.methods:
                 if (env, method, seed) in done:
