@@ -74,6 +74,13 @@ ACCELERATED = {
 }
 
 
+def _require_backend(name: str) -> str:
+    """The accelerated backend of `name`; the GPU tests are meant to run with the cuda extra installed."""
+    backend = ACCELERATED[name]
+    assert _backend_importable(name, backend), f"{backend} is not installed: pip install -e '.[cuda]'"
+    return backend
+
+
 def _backend_importable(name: str, backend: str) -> bool:
     if backend == "fla":
         from polyformer.core.ops._linear_common import fla_available
@@ -86,9 +93,7 @@ def _backend_importable(name: str, backend: str) -> bool:
 
 @pytest.mark.parametrize("name", sorted(ACCELERATED))
 def test_accelerated_backend_matches_torch_outputs_grads_and_state(name):
-    backend = ACCELERATED[name]
-    if not _backend_importable(name, backend):
-        pytest.skip(f"{backend} is not installed (pip install 'polyformer[cuda]')")
+    backend = _require_backend(name)
     torch.manual_seed(0)
     ref = build_mixer(name, dim=128, hints={"num_heads": 4}, backend="torch").cuda()
     fast = build_mixer(name, dim=128, hints={"num_heads": 4}, backend=backend).cuda()
@@ -112,9 +117,7 @@ def test_accelerated_backend_matches_torch_outputs_grads_and_state(name):
 
 @pytest.mark.parametrize("name", sorted(ACCELERATED))
 def test_accelerated_prefill_then_steps_matches_full_forward(name):
-    backend = ACCELERATED[name]
-    if not _backend_importable(name, backend):
-        pytest.skip(f"{backend} is not installed (pip install 'polyformer[cuda]')")
+    backend = _require_backend(name)
     torch.manual_seed(0)
     mixer = build_mixer(name, dim=128, hints={"num_heads": 4}, backend=backend).cuda().eval()
     x = torch.randn(2, 80, 128, device="cuda")
