@@ -118,6 +118,8 @@ def attention(
     tq, tk = q.shape[1], k.shape[1]
     gqa = k.shape[2] != q.shape[2]
     qh, kh, vh = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+    if window is not None and window >= max(tq, tk, 1):
+        window = None  # no query is that far from any key: keep the fused, mask-free path
     if mask is None and attn_bias is None and window is None and (not causal or tq == tk or tq == 1):
         o = F.scaled_dot_product_attention(
             qh, kh, vh, dropout_p=dropout_p, is_causal=causal and tq > 1, scale=scale, enable_gqa=gqa

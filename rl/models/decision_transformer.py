@@ -44,7 +44,7 @@ class DecisionTransformerNet(nn.Module):
         layout: hybrid layout for the stack (e.g. `{"attention": [2]}`), see core.blocks.
         max_timestep: size of the timestep embedding (the environment's episode limit).
         dropout: after the embeddings and in the blocks (paper: 0.1).
-        mlp, mlp_ratio, norm: block MLP and norm (GPT-2: gelu, 4, layernorm).
+        mlp, mlp_ratio, norm: block MLP and norm (GPT-2: gpt2 = GELU MLP with dropout after it, 4, layernorm).
         bounded_cache: give attention mixers `window = 3K - 1` so the KV cache of recurrent acting
             stays K steps long.
         action_tanh: tanh on Box actions (the paper's choice).
@@ -65,7 +65,7 @@ class DecisionTransformerNet(nn.Module):
         layout: Any = None,
         max_timestep: int = 1000,
         dropout: float = 0.1,
-        mlp: str = "gelu",
+        mlp: str = "gpt2",
         mlp_ratio: float = 4.0,
         norm: str = "layernorm",
         bounded_cache: bool = True,
@@ -121,9 +121,10 @@ class DecisionTransformerNet(nn.Module):
         `mask` (True at real steps) is accepted for the common interface; windows are padded on the
         right, so a causal stack never lets padding reach a real step and the mask is not needed.
         """
-        b, t = states.shape[:2]
-        h, _ = self.stack(self.tokens(states, actions, returns_to_go, timesteps))
-        return self.head(h.reshape(b, t, 3, self.embed_dim)[:, :, 1])
+        # The last action token reaches no state token (the stack is causal), so it is left out: the
+        # same predictions for 3K - 1 tokens, which also makes a `window = 3K - 1` cache a no-op here.
+        h, _ = self.stack(self.tokens(states, actions, returns_to_go, timesteps)[:, :-1])
+        return self.head(h[:, 1::3])
 
     # ---- recurrent form (step acting) ----------------------------------------------------------
     def init_state(self, batch: int, device=None, dtype=None) -> list:

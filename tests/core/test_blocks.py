@@ -125,3 +125,19 @@ def test_stack_prefill_then_step_equals_full_forward(mixer, layout):
     states = stack.init_state(2)
     y0, _ = stack.step(x[:, :1], states)
     torch.testing.assert_close(y0, full[:, :1], rtol=1e-9, atol=1e-9)
+
+
+def test_gpt2_mlp_drops_out_only_after_the_output_projection():
+    from polyformer.core.layers import build_mlp
+
+    vit, gpt2 = build_mlp("gelu", 8, 4.0, dropout=0.5), build_mlp("gpt2", 8, 4.0, dropout=0.5)
+    gpt2.load_state_dict(vit.state_dict())  # the same parameters: checkpoints of either load in the other
+    x = torch.randn(64, 8)
+    torch.manual_seed(0)
+    out = gpt2.train()(x)
+    torch.manual_seed(0)
+    ref = torch.nn.functional.dropout(gpt2.fc2(torch.nn.functional.gelu(gpt2.fc1(x))), 0.5)
+    torch.testing.assert_close(out, ref)
+    torch.manual_seed(0)
+    assert not torch.allclose(vit.train()(x), ref)  # the ViT MLP also drops hidden units
+    torch.testing.assert_close(gpt2.eval()(x), vit.eval()(x))

@@ -33,6 +33,8 @@ CASES = {
     "mqa": dict(hk=1),
     "window_causal": dict(causal=True, window=2),
     "window_bidir": dict(window=2),
+    "window_as_long_as_t": dict(causal=True, window=6),  # a no-op window: the fused path
+    "window_one_short": dict(causal=True, window=5),  # only the last query loses a key
     "bias": dict(bias=True),
     "bias_causal_gqa": dict(causal=True, bias=True, hk=2),
     "mask": dict(lengths=[6, 3]),

@@ -61,6 +61,21 @@ def test_dt_shapes_and_backward(mixer, discrete):
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
 
 
+@pytest.mark.parametrize("mixer", MIXERS)
+def test_forward_without_last_action_token_is_exact(mixer):
+    """The forward pass leaves out the final action token; predictions equal those of the full 3K tokens."""
+    net = _module(mixer).net.train()
+    b = _batch(False)
+    tokens = net.tokens(b["states"], b["actions"], b["returns_to_go"], b["timesteps"])
+    full, _ = net.stack(tokens)
+    ref = net.head(full.reshape(3, 4, 3, -1)[:, :, 1])
+    out = net(b["states"], b["actions"], b["returns_to_go"], b["timesteps"])
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)
+    g_out = torch.autograd.grad(out.square().sum(), net.embed_state.weight)[0]
+    g_ref = torch.autograd.grad(ref.square().sum(), net.embed_state.weight)[0]
+    torch.testing.assert_close(g_out, g_ref, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("discrete", [False, True])
 def test_bc_shapes_and_backward(discrete):
     module = _module(name="bc", discrete=discrete).train()
