@@ -4,8 +4,9 @@
     python -m benchmarks.rl.run --quick                # Pendulum only, 1 seed, short training (minutes)
     python -m benchmarks.rl.run --envs Pendulum-v1 --methods dt bc --seeds 0 --steps 2000
 
-Every cell trains with the demo recipe (see train_eval.py: 3000 AdamW steps at lr 1e-3 after 100
-warmup steps, batch 64, K=10, a 2-layer width-64 DT without dropout; BC an MLP with 2x256 ReLU), then rolls the policy out for
+Every cell trains with the demo recipe for longer (see train_eval.py: 10000 AdamW steps at lr 1e-3 after
+100 warmup steps, batch 64, K=10, a 2-layer width-64 DT without dropout; BC an MLP with 2x256 ReLU; at
+the demo's 3000 steps the DT is still underfit on Pendulum), then rolls the policy out for
 `--episodes` episodes per seed: DTs at the environment's target returns (the headline is the
 target near the expert's return) and BC / %BC once. Scores are D4RL-normalised
 (`100 * (R - R_random) / (R_expert - R_random)`, polyformer.rl.data.envs has the references):
@@ -40,8 +41,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--envs", nargs="+", default=list(ENVS))
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
-    p.add_argument("--steps", type=int, default=3000, help="training steps per cell")
-    p.add_argument("--episodes", type=int, default=10, help="evaluation episodes per target and seed")
+    p.add_argument("--steps", type=int, default=10000, help="training steps per cell")
+    p.add_argument("--episodes", type=int, default=20, help="evaluation episodes per target and seed")
     p.add_argument("--dataset-episodes", type=int, default=None, help="episodes per dataset (default: 200)")
     p.add_argument("--quick", action="store_true", help="Pendulum only, seed 0, 1500 steps")
     p.add_argument("--no-speed", action="store_true", help="skip the speed comparison")
