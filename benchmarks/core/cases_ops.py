@@ -329,7 +329,8 @@ OP_GROUPS = (
         (
             Impl("chunk", "polyformer selective_scan (chunked)", OURS, _ss_ours(False)),
             Impl("naive", "polyformer naive_selective_scan (recurrence)", REFERENCE, _ss_ours(True), NAIVE_MAX_T),
-            Impl("cpu-kernel", "polyformer selective_scan_cpu (compiled CPU kernel)", REFERENCE, _ss_ours(False, True)),
+            # ours too (backend="cpu"), compared with the chunked form like the others
+            Impl("cpu-kernel", "polyformer selective_scan_cpu (compiled CPU kernel)", OURS, _ss_ours(False, True)),
             Impl("mambapy-pscan", "mambapy selective_scan (parallel scan)", PEER, _ss_mambapy, None, MAMBAPY),
             Impl("hf-torch", "transformers mamba_selective_scan (torch loop)", PEER, _ss_hf, HF_LOOP_MAX_T, HF),
         ),

@@ -4,6 +4,7 @@ our naive references and the pure-PyTorch paths of peer libraries (mambapy, tran
     python -m benchmarks.core.mixers                 # full run: T = 256 ... 8192 (about 1 h on 2 busy cores)
     python -m benchmarks.core.mixers --quick         # T = 256, 1024, fewer repetitions
     python -m benchmarks.core.mixers --only op:gla mixer:mamba --T 1024 2048
+    python -m benchmarks.core.mixers --render --readme   # README.md's tables from results.json
 
 Writes `results.json` and `results.md` to `--out` (default benchmarks/core/results) and prints the
 markdown. Peers that are not installed (`pip install -e '.[bench]'`) are skipped. See README.md.
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from benchmarks.core import runner
 from benchmarks.core.common import Sizes
-from benchmarks.core.report import markdown, targets
+from benchmarks.core.report import markdown, readme_with_results, targets
 from benchmarks.core.runner import all_groups, run_all
 
 FULL_T = (256, 512, 1024, 2048, 4096, 8192)
@@ -40,6 +41,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="keep the other groups of an existing results.json in --out (same T and sizes); rerun only --only",
     )
     p.add_argument("--render", action="store_true", help="only rewrite results.md from the results.json in --out")
+    p.add_argument(
+        "--readme",
+        type=Path,
+        nargs="?",
+        const=Path(__file__).resolve().parent / "README.md",
+        help="also rewrite the '## Results' section of this README (default benchmarks/core/README.md)",
+    )
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
     p.add_argument("--no-peers", action="store_true", help="only our ops and mixers and our references")
     p.add_argument("--inline", action="store_true", help="run everything in this process (tests; memory less isolated)")
@@ -80,9 +88,11 @@ def _previous(path: Path, Ts, sizes: Sizes) -> dict | None:
     return old
 
 
-def _write_report(results: dict, out: Path) -> str:
+def _write_report(results: dict, out: Path, readme: Path | None = None) -> str:
     md = markdown(results)
     (out / "results.md").write_text(md)
+    if readme is not None:
+        readme.write_text(readme_with_results(readme.read_text(), md))
     print(md)
     return md
 
@@ -93,7 +103,7 @@ def main(argv=None) -> dict:
     args.out.mkdir(parents=True, exist_ok=True)
     if args.render:
         results = json.loads((args.out / "results.json").read_text())
-        _write_report(results, args.out)
+        _write_report(results, args.out, args.readme)
         return results
     Ts = sorted(args.T or (QUICK_T if args.quick else FULL_T))
     reps = args.reps or (3 if args.quick else 7)
@@ -109,10 +119,17 @@ def main(argv=None) -> dict:
     command = " ".join(["python -m benchmarks.core.mixers", *(shlex.quote(a) for a in argv)])
     earlier = [] if previous is None else previous["meta"].get("commands", [])
     results["meta"]["commands"] = [*earlier, f"{command}  # {results['meta']['started']}"]
-    if previous is not None:
-        results["meta"]["started"] = previous["meta"].get("started", results["meta"]["started"])
+    if previous is not None:  # the kept groups' run keeps its dates and load; this rerun is listed beside it
+        prev, meta = previous["meta"], results["meta"]
+        update = {k: meta[k] for k in ("updated_groups", "started", "finished", "load_avg_at_start") if k in meta}
+        for k in ("started", "finished", "load_avg_at_start", "load_avg_observed"):
+            if k in prev:
+                meta[k] = prev[k]
+            else:
+                meta.pop(k, None)
+        meta["updates"] = [*prev.get("updates", []), update]
     (args.out / "results.json").write_text(json.dumps(results, indent=1))
-    _write_report(results, args.out)
+    _write_report(results, args.out, args.readme)
     results["verdicts"] = targets(results)[1]
     return results
 

@@ -3,10 +3,12 @@
 S6 has a decay per (channel, state), so it has no matmul form: the pure-PyTorch chunked form does the
 same element-wise work as the recurrence, in many passes over memory. This kernel
 (`csrc/selective_scan_cpu.cpp`) walks the sequence once per block of channels with the states held in
-the cache, in parallel over batch rows and channel blocks, and gets its backward pass from per-chunk
-state checkpoints. It is compiled with `torch.utils.cpp_extension` on first use (about a minute, once
-per machine: the build is cached under `TORCH_EXTENSIONS_DIR`, default `~/.cache/torch_extensions`) and
-needs a C++ compiler; `cpu_kernel_available()` says whether it builds here.
+the cache, SIMD over channels (ATen's `at::vec::Vectorized`), in parallel over batch rows and channel
+blocks, with the softplus of delta, `D u` and the `silu(z)` gate fused in; its backward pass comes from
+per-chunk state checkpoints. It is compiled with `torch.utils.cpp_extension` on first use (about a
+minute, once per machine and kernel version: the build is cached under `TORCH_EXTENSIONS_DIR`, default
+`~/.cache/torch_extensions`, under a name that carries a hash of the source) and needs a C++ compiler;
+`cpu_kernel_available()` says whether it builds here.
 
 `selective_scan_cpu` takes and returns exactly what `selective_scan` does (float32 / float64; half
 inputs are computed in float32). Mixers use it with `backend="cpu"`.
@@ -15,6 +17,7 @@ inputs are computed in float32). Mixers use it with `backend="cpu"`.
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import os
 from pathlib import Path
@@ -22,17 +25,32 @@ from pathlib import Path
 import torch
 from torch.autograd.function import once_differentiable
 
-from polyformer.core.errors import ConfigError
-from polyformer.core.ops.selective_scan import _finish, _prepare
+from polyformer.core.errors import ConfigError, DataError
+from polyformer.core.ops.selective_scan import _prepare
 
 __all__ = ["selective_scan_cpu", "cpu_kernel_available", "load_cpu_kernel"]
 
 log = logging.getLogger(__name__)
 SOURCE = Path(__file__).resolve().parent / "csrc" / "selective_scan_cpu.cpp"
-# Vector instructions by what PyTorch detected on this CPU (the build's name carries it, so a cache
-# shared between machines never hands a kernel to a CPU without its instructions).
-VECTOR_FLAGS = {"AVX2": ["-mavx2", "-mfma"], "AVX512": ["-mavx512f", "-mavx2", "-mfma"]}
+# SIMD by what PyTorch detected on this CPU: the kernel is written with ATen's `at::vec::Vectorized`,
+# whose width and intrinsics follow these macros (the same flags torch.compile's C++ code uses).
+VECTOR_FLAGS = {
+    "AVX2": ["-mavx2", "-mfma", "-mf16c", "-DCPU_CAPABILITY=AVX2", "-DCPU_CAPABILITY_AVX2"],
+    "AVX512": [
+        "-mavx512f", "-mavx512dq", "-mavx512vl", "-mavx512bw", "-mfma", "-mf16c",
+        "-DCPU_CAPABILITY=AVX512", "-DCPU_CAPABILITY_AVX512",
+    ],
+}  # fmt: skip
 CHECKPOINT_EVERY = 64  # steps between the states the forward pass keeps for the backward pass
+CHANNEL_BLOCK = 64  # channels per work item (a multiple of every SIMD width)
+
+
+def _build_name(capability: str, cflags: list[str]) -> str:
+    """The extension's name: the CPU capability (a cache shared between machines never hands a kernel to
+    a CPU without its instructions) and a hash of the source and flags (an edited kernel is rebuilt,
+    never a stale build reused)."""
+    digest = hashlib.sha1(SOURCE.read_bytes() + " ".join(cflags).encode()).hexdigest()[:10]
+    return f"polyformer_selective_scan_cpu_{capability.lower()}_{digest}"
 
 
 @functools.cache
@@ -41,12 +59,13 @@ def load_cpu_kernel():
     from torch.utils import cpp_extension
 
     capability = torch.backends.cpu.get_cpu_capability()  # "DEFAULT", "AVX2", "AVX512", ...
+    cflags = ["-O3", "-fopenmp", *VECTOR_FLAGS.get(capability, [])]
     log.info("building polyformer's CPU selective-scan kernel (once per machine, about a minute)")
     try:
         return cpp_extension.load(
-            name=f"polyformer_selective_scan_cpu_{capability.lower()}",
+            name=_build_name(capability, cflags),
             sources=[str(SOURCE)],
-            extra_cflags=["-O3", "-fopenmp", "-ffast-math", *VECTOR_FLAGS.get(capability, [])],
+            extra_cflags=cflags,
             extra_ldflags=["-fopenmp"],
             verbose=os.environ.get("POLYFORMER_VERBOSE_BUILD") == "1",
         )
@@ -68,39 +87,37 @@ def cpu_kernel_available() -> bool:
     return True
 
 
-def _channel_block(Dg: int, rows: int) -> int:
-    """Channels per work item: a divisor of the channels per group, at most 32, and small enough to leave
-    several items per thread."""
-    threads = max(1, torch.get_num_threads())
-    limit = max(1, min(32, (rows * Dg) // (4 * threads)))
-    return max(b for b in range(1, limit + 1) if Dg % b == 0)
-
-
 class _CpuScan(torch.autograd.Function):
-    """`y_t = C_t . h_t` and the final state (no D / z: those are autograd ops around it)."""
+    """The whole op, `y = (C . h + D u) * silu(z)` with `dt = softplus(delta + bias)` and the final
+    state, in one forward and one backward kernel call (D, z, bias optional)."""
 
     @staticmethod
-    def forward(ctx, u, delta, A, B, C, h0):
+    def forward(ctx, u, delta, A, B, C, D, z, bias, h0, softplus):
         kernel = load_cpu_kernel()
-        blk = _channel_block(u.shape[-1] // B.shape[-2], u.shape[0] * B.shape[-2])
-        y, hT, ckpt = kernel.forward(u, delta, A, B, C, h0, blk, CHECKPOINT_EVERY)
-        ctx.save_for_backward(u, delta, A, B, C, ckpt)
-        ctx.blk, ctx.has_h0 = blk, h0 is not None
+        chunk = CHECKPOINT_EVERY if any(ctx.needs_input_grad) else 0  # no checkpoints when no backward pass can follow
+        y, hT, ckpt = kernel.forward(u, delta, A, B, C, D, z, bias, softplus, h0, CHANNEL_BLOCK, chunk)
+        ctx.save_for_backward(u, delta, A, B, C, D, z, bias, ckpt)
+        ctx.softplus, ctx.has_h0 = softplus, h0 is not None
         ctx.set_materialize_grads(False)
         return y, hT
 
     @staticmethod
     @once_differentiable
     def backward(ctx, dy, dhT):
-        u, delta, A, B, C, ckpt = ctx.saved_tensors
-        if dy is None:
-            dy = torch.zeros_like(u)
-        g_du, g_la, dA, dB, dC, dh0 = load_cpu_kernel().backward(
-            u, delta, A, B, C, dy, dhT, ckpt, ctx.has_h0, ctx.blk, CHECKPOINT_EVERY
+        u, delta, A, B, C, D, z, bias, ckpt = ctx.saved_tensors
+        dy = torch.zeros_like(u) if dy is None else dy.contiguous()
+        dhT = None if dhT is None else dhT.contiguous()  # e.g. the expanded ones of hT.sum()
+        du, ddelta, dA, dB, dC, dD, dz, dbias, dh0 = load_cpu_kernel().backward(
+            u, delta, A, B, C, D, z, bias, ctx.softplus, dy, dhT, ckpt, ctx.has_h0, CHANNEL_BLOCK, CHECKPOINT_EVERY
         )
-        du = g_du * delta
-        ddelta = g_la.addcmul_(g_du, u)
-        return du, ddelta, dA, dB, dC, (dh0 if ctx.has_h0 else None)
+        return du, ddelta, dA, dB, dC, dD, dz, dbias, dh0, None
+
+
+def _check_extras(u, delta_bias):
+    """What `_prepare` checks for the arguments it is not given here (the kernel applies them itself)."""
+    Dm = u.shape[-1]
+    if delta_bias is not None and tuple(delta_bias.shape) != (Dm,):
+        raise DataError(f"selective_scan: delta_bias must be [Dm] = [{Dm}], got {tuple(delta_bias.shape)}")
 
 
 def selective_scan_cpu(
@@ -112,14 +129,20 @@ def selective_scan_cpu(
     if u.device.type != "cpu":
         raise ConfigError(f"selective_scan_cpu runs on CPU tensors, got {u.device}; use selective_scan on {u.device}")
     out_dtype = u.dtype
-    u, delta, A, B, C, h0 = _prepare(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state)
+    _check_extras(u, delta_bias)
+    # shapes, grouped B/C and the accumulation dtype; bias, softplus, D and z are applied by the kernel
+    u, delta, A, B, C, h0 = _prepare(u, delta, A, B, C, D, z, None, False, initial_state)
     Bsz, T, Dm = u.shape
     if T == 0:
         final = h0 if h0 is not None else u.new_zeros(Bsz, Dm, A.shape[1])
-        return _finish(u.new_zeros(Bsz, 0, Dm), u, D, z, out_dtype), (final if output_final_state else None)
+        return u.new_zeros(Bsz, 0, Dm).to(out_dtype), (final if output_final_state else None)
+    ct = u.dtype
+
+    def prep(t):
+        return None if t is None else t.to(ct).contiguous()
+
     y, final = _CpuScan.apply(
         u.contiguous(), delta.contiguous(), A.contiguous(), B.contiguous(), C.contiguous(),
-        None if h0 is None else h0.contiguous(),
+        prep(D), prep(z), prep(delta_bias), prep(h0), bool(delta_softplus),
     )  # fmt: skip
-    return _finish(y, u, D, z, out_dtype), (final if output_final_state else None)
-
+    return y.to(out_dtype), (final if output_final_state else None)

@@ -11,9 +11,15 @@ from polyformer.core.ops import naive_selective_scan, selective_scan_cpu
 
 CASES = [  # (batch, T, channels, states, groups, initial state) -- T not a multiple of the 64-step checkpoints
     (2, 37, 8, 4, 1, True),
-    (1, 130, 12, 5, 3, False),
+    (1, 130, 12, 5, 3, False),  # 4 channels per group: one partial SIMD vector per work item
     (2, 200, 16, 16, 2, True),
+    (1, 70, 150, 3, 1, True),  # blocks of 64, 64 and 22 channels (a partial last vector)
 ]
+OPTIONS = {  # what the kernel fuses around the scan: D and the silu(z) gate; delta_bias and softplus
+    "gate": dict(gate=True, softplus=False),
+    "softplus": dict(gate=False, softplus=True),
+    "both": dict(gate=True, softplus=True),
+}
 
 
 def _inputs(Bsz, T, Dm, N, G, with_h0, dtype=torch.float64, seed=0):
@@ -30,21 +36,65 @@ def _inputs(Bsz, T, Dm, N, G, with_h0, dtype=torch.float64, seed=0):
     return [u, delta, A, B, C, D, z], h0
 
 
+def _bias(Dm, dtype, seed=1):
+    """dt biases around -1, with a few above softplus' threshold (20), where softplus(x) = x."""
+    g = torch.Generator().manual_seed(seed)
+    bias = torch.randn(Dm, generator=g, dtype=dtype) - 1
+    bias[::7] = 21.0
+    return bias.requires_grad_()
+
+
 @pytest.mark.parametrize("case", CASES)
-def test_cpu_kernel_matches_the_recurrence_outputs_state_and_grads(case):
+@pytest.mark.parametrize("option", OPTIONS)
+def test_cpu_kernel_matches_the_recurrence_outputs_state_and_grads(case, option):
+    gate, softplus = OPTIONS[option]["gate"], OPTIONS[option]["softplus"]
     ins, h0 = _inputs(*case)
-    leaves = ins + ([h0] if h0 is not None else [])
+    if not gate:
+        ins[5] = ins[6] = None  # no D, no z
+    bias = _bias(case[2], ins[0].dtype) if softplus else None
+    leaves = [t for t in [*ins, bias, h0] if t is not None]
+    names = [
+        n
+        for n, t in zip(["u", "delta", "A", "B", "C", "D", "z", "bias", "h0"], [*ins, bias, h0])
+        if t is not None
+    ]
     results = []
     for fn in (naive_selective_scan, selective_scan_cpu):
-        y, hT = fn(*ins, initial_state=h0, output_final_state=True, delta_bias=None)
+        y, hT = fn(*ins, initial_state=h0, output_final_state=True, delta_bias=bias, delta_softplus=softplus)
         weights = torch.linspace(-1, 1, y.numel(), dtype=y.dtype).view_as(y)
         grads = torch.autograd.grad((y * weights).sum() + hT.square().sum(), leaves)
         results.append((y, hT, grads))
     (y0, h0_ref, g0), (y1, h1, g1) = results
     torch.testing.assert_close(y1, y0)
     torch.testing.assert_close(h1, h0_ref)
-    for name, a, b in zip(["u", "delta", "A", "B", "C", "D", "z", "h0"], g1, g0):
+    for name, a, b in zip(names, g1, g0):
         torch.testing.assert_close(a, b, msg=lambda m, name=name: f"grad {name}: {m}")
+
+
+def test_cpu_kernel_grads_of_the_final_state_alone_and_without_grad():
+    ins, h0 = _inputs(2, 90, 80, 4, 1, True)
+    for fn in (naive_selective_scan, selective_scan_cpu):  # only the state is used: no output gradient
+        _, hT = fn(*ins, initial_state=h0, output_final_state=True)
+        g = torch.autograd.grad(hT.sum(), [ins[0], ins[1], h0])
+        if fn is naive_selective_scan:
+            ref = g
+    for a, b in zip(g, ref):
+        torch.testing.assert_close(a, b)
+    with torch.no_grad():  # inference: the forward keeps no checkpoints
+        y0, s0 = naive_selective_scan(*ins, initial_state=h0, output_final_state=True)
+        y1, s1 = selective_scan_cpu(*ins, initial_state=h0, output_final_state=True)
+    torch.testing.assert_close(y1, y0)
+    torch.testing.assert_close(s1, s0)
+
+
+def test_cpu_kernel_half_inputs_compute_in_float32():
+    ins, _ = _inputs(1, 64, 32, 8, 1, False, dtype=torch.float32, seed=5)
+    half = [t.detach().to(torch.bfloat16) for t in ins]
+    ref, ref_state = naive_selective_scan(*half, output_final_state=True)
+    out, state = selective_scan_cpu(*half, output_final_state=True)
+    assert out.dtype == torch.bfloat16 and state.dtype == torch.float32
+    torch.testing.assert_close(out.float(), ref.float(), atol=2e-2, rtol=2e-2)
+    torch.testing.assert_close(state, ref_state, atol=1e-4, rtol=1e-4)
 
 
 def test_cpu_kernel_float32_with_softplus_and_bias_matches():
