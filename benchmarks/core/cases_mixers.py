@@ -18,6 +18,7 @@ MIXER_KW = {  # our mixers at the benchmark's width (defaults otherwise)
     "retention": {},
     "gla": {},
     "deltanet": {},
+    "gated_deltanet": {},
     "mamba": {},
     "mamba2": {},
 }
@@ -38,6 +39,12 @@ def _data(name: str):
         return {"x": x, "grad_out": torch.randn(s.batch, T, s.dim, generator=g), "mixer": name}
 
     return make
+
+
+def _decode_data(T: int, s: Sizes) -> dict:
+    """A prefill `x[B, T, dim]` and the next token `x_next[B, 1, dim]` (one seeded sequence of T + 1)."""
+    x = torch.randn(s.batch, T + 1, s.dim, generator=seeded(10))
+    return {"x": x[:, :T].contiguous(), "x_next": x[:, T:].contiguous()}
 
 
 def _ours(d: dict, s: Sizes) -> Built:
@@ -148,6 +155,8 @@ def _hf_mamba2(d: dict, s: Sizes) -> Built:
 # --------------------------------------------------------------------------------------------- groups
 
 HF, MAMBAPY = ("transformers",), ("mambapy",)
+# every registered mixer (tests/core/test_benchmark_smoke.py checks this against the registry)
+STATE_MIXERS = ("attention", "retention", "gla", "deltanet", "gated_deltanet", "mamba", "mamba2")
 
 
 def _ours_impl(name: str) -> Impl:
@@ -191,6 +200,13 @@ MIXER_GROUPS = (
             *(Impl(n, f"{n} mixer", OURS, _named(n)) for n in ("retention", "gla", "deltanet", "mamba", "mamba2")),
         ),
         linear=False, only_T=(8192,), same_function=False, memory=False,
+    ),
+    # every registered mixer: the bytes of the state it carries for generation after a prefill of T
+    # tokens (attention: its KV cache) and the time of one `step` from it, interleaved in one process
+    Group(
+        "mixer", "state", _decode_data,
+        tuple(Impl(n, f"{n} mixer", OURS, _named(n)) for n in STATE_MIXERS),
+        linear=False, same_function=False, memory=False, mode="decode",
     ),
 )  # fmt: skip
 

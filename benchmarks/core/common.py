@@ -84,6 +84,7 @@ class Group:
     only_T: tuple[int, ...] | None = None  # measured at these T only (when they are in the run)
     same_function: bool = True  # False: different functions side by side (no equal-output check)
     memory: bool = True  # False: peak memory is taken from the per-mixer groups instead
+    mode: str = "train"  # "train": forward+backward (runner.timing_case); "decode": prefill + step (runner.decode_case)
 
     @property
     def key(self) -> str:

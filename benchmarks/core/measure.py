@@ -206,3 +206,32 @@ def cpu_info() -> dict:
         "load_avg_at_start": os.getloadavg(),
         "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", ""),
     }
+
+
+def state_bytes(state) -> dict:
+    """Bytes of the tensors in a mixer's state (recursively through dicts, lists and tuples).
+
+    `bytes`: sum of `numel * element_size` (the state's own size). `retained_bytes`: sum over the
+    distinct storages those tensors keep alive, which is larger when a tensor is a view into a bigger
+    buffer (e.g. the last columns of a sequence-length activation). `tensors`: shape and dtype of each."""
+    import torch
+
+    found: list[torch.Tensor] = []
+
+    def walk(s):
+        if isinstance(s, torch.Tensor):
+            found.append(s)
+        elif isinstance(s, dict):
+            for v in s.values():
+                walk(v)
+        elif isinstance(s, (list, tuple)):
+            for v in s:
+                walk(v)
+
+    walk(state)
+    storages = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in found}
+    return {
+        "bytes": sum(t.numel() * t.element_size() for t in found),
+        "retained_bytes": sum(storages.values()),
+        "tensors": [[list(t.shape), str(t.dtype).replace("torch.", "")] for t in found],
+    }

@@ -1,10 +1,12 @@
 """Core benchmark: forward+backward time and peak memory of every mixer and op over T, side by side with
-our naive references and the pure-PyTorch paths of peer libraries (mambapy, transformers, fla).
+our naive references and the pure-PyTorch paths of peer libraries (mambapy, transformers, fla); and
+(`mixer:state`) each mixer's generation state after a prefill of T tokens and the time of one decode step.
 
     python -m benchmarks.core.mixers                 # full run: T = 256 ... 8192 (about 1 h on 2 busy cores)
     python -m benchmarks.core.mixers --quick         # T = 256, 1024, fewer repetitions
     python -m benchmarks.core.mixers --only op:gla mixer:mamba --T 1024 2048
     python -m benchmarks.core.mixers --render --readme   # README.md's tables from results.json
+    python -m benchmarks.core.mixers --only mixer:state --update --readme   # generation state + decode step
 
 Writes `results.json` and `results.md` to `--out` (default benchmarks/core/results) and prints the
 markdown. Peers that are not installed (`pip install -e '.[bench]'`) are skipped. See README.md.
@@ -121,8 +123,10 @@ def main(argv=None) -> dict:
     results["meta"]["commands"] = [*earlier, f"{command}  # {results['meta']['started']}"]
     if previous is not None:  # the kept groups' run keeps its dates and load; this rerun is listed beside it
         prev, meta = previous["meta"], results["meta"]
-        update = {k: meta[k] for k in ("updated_groups", "started", "finished", "load_avg_at_start") if k in meta}
-        for k in ("started", "finished", "load_avg_at_start", "load_avg_observed"):
+        update = {
+            k: meta[k] for k in ("updated_groups", "started", "finished", "load_avg_at_start", "threads") if k in meta
+        }
+        for k in ("started", "finished", "load_avg_at_start", "load_avg_observed", "threads"):
             if k in prev:
                 meta[k] = prev[k]
             else:

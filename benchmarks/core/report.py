@@ -9,6 +9,8 @@ CHUNK_VS_NAIVE_TARGET = 10.0
 PEER_TARGET, PEER_AIM = 1.0, 1.5
 FAR_SMALLER = 4.0  # "far smaller in memory": at least 4x less peak memory than softmax attention
 LINEAR_SLOPE_MAX = 1.15  # log-log slope of peak memory vs T that still counts as linear
+STATE_SMALLER = 4.0  # a linear mixer's generation state at the longest T: >= 4x smaller than attention's KV cache
+STATE_GROUP = "mixer:state"
 
 CHUNK_OPS = ("retention", "gla", "delta_rule", "selective_scan", "ssd")
 # Training forms of an op judged against its recurrence: the fastest one measured counts, and every one
@@ -42,6 +44,10 @@ def _time(res: dict | None, name: str) -> float | None:
 
 def _mem(res: dict | None, name: str) -> float | None:
     return ((res or {}).get("memory") or {}).get(name, {}).get("peak_mib")
+
+
+def _kib(b: float | None) -> str:
+    return "n/a" if b is None else _mib(b / 1024)
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -161,6 +167,8 @@ def targets(results: dict) -> tuple[str, dict]:
                     _verdict(ok),
                 )
             )
+    # 2b. generation after a prefill of the longest T: state size and one step, against attention's KV cache
+    rows += _decode_targets(results, verdicts)
     # 3. ours faster than every pure-PyTorch peer at the same shapes (aim 1.5x)
     for label, key, ours, peers in PEER_TARGETS:
         e = G.get(key)
@@ -205,6 +213,123 @@ def targets(results: dict) -> tuple[str, dict]:
 
 
 LINEAR_MIXERS = ("retention", "gla", "deltanet", "mamba", "mamba2")
+
+
+def decode_at(results: dict, T: int | str | None = None) -> dict:
+    """`{mixer: {"bytes", "retained_bytes", "step_s", "step_ok"}}` from the `mixer:state` group at T
+    (default the longest T); empty when the group was not run."""
+    T = str(max(results["Ts"]) if T is None else T)
+    res = results["groups"].get(STATE_GROUP, {}).get("results", {}).get(T)
+    out = {}
+    for name, st in ((res or {}).get("state") or {}).items():
+        chk = res.get("step_check", {}).get(name, {})
+        out[name] = {
+            "bytes": st["bytes"],
+            "retained_bytes": st["retained_bytes"],
+            "step_s": _time(res, name),
+            "step_ok": chk.get("ok"),
+        }
+    return out
+
+
+def _state_text(d: dict) -> str:
+    """A state's size in KiB, and what it keeps alive when that is more (a view into a larger buffer)."""
+    if d["retained_bytes"] <= d["bytes"]:
+        return f"{_kib(d['bytes'])} KiB"
+    return f"{_kib(d['bytes'])} KiB, holding {_kib(d['retained_bytes'])} KiB alive"
+
+
+def _decode_targets(results: dict, verdicts: dict) -> list[tuple[str, str, str]]:
+    """Rows: each linear mixer's state vs attention's KV cache at the longest T (judged on the memory the
+    state keeps alive), and one row comparing one decode step's time."""
+    Tmax = max(results["Ts"])
+    dec = decode_at(results)
+    att = dec.get("attention")
+    if not dec or att is None:
+        return []
+    rows = []
+    linear = [n for n in dec if n != "attention"]
+    for name in linear:
+        d = dec[name]
+        r = _ratio(att["retained_bytes"], d["retained_bytes"])
+        ok = None if r is None else (r >= STATE_SMALLER and bool(d["step_ok"]) and bool(att["step_ok"]))
+        verdicts[f"state_vs_kv_cache:{name}"] = ok
+        text = f"{_x(r)} ({_state_text(d)}; attention's KV cache {_state_text(att)})"
+        if d["retained_bytes"] > d["bytes"]:
+            text += f"; its own tensors alone: {_x(_ratio(att['retained_bytes'], d['bytes']))}"
+        rows.append(
+            (f"{name} mixer: recurrent state after a prefill of T={Tmax} >= {STATE_SMALLER:.0f}x smaller than attention's KV cache", text, _verdict(ok))
+        )
+    steps = {n: dec[n]["step_s"] for n in linear if dec[n]["step_s"] is not None}
+    if att["step_s"] is not None and steps:
+        ok = all(t < att["step_s"] for t in steps.values()) and all(bool(dec[n]["step_ok"]) for n in dec)
+        verdicts["decode_step_vs_attention"] = ok
+        parts = [f"attention {_ms(att['step_s'])} ms"] + [
+            f"{n} {_ms(t)} ms ({_x(_ratio(att['step_s'], t))})" for n, t in steps.items()
+        ]
+        rows.append(
+            (
+                f"one decode step at context T={Tmax}: every linear mixer faster than attention's step over its KV cache",
+                "; ".join(parts) + f" (interleaved in one process, {_threads(results)})",
+                _verdict(ok),
+            )
+        )
+    return rows
+
+
+def _threads(results: dict) -> str:
+    n = results["groups"].get(STATE_GROUP, {}).get("threads", results["meta"]["threads"])
+    return f"{n} torch thread" + ("s" if n != 1 else "")
+
+
+def decode_tables(results: dict) -> str:
+    """The `mixer:state` group: at the longest T every mixer's state and step, then state size and step
+    time per T."""
+    e = results["groups"].get(STATE_GROUP)
+    if e is None or not e["results"]:
+        return "Not measured (`--only mixer:state`)."
+    Tmax = max(results["Ts"])
+    dec = decode_at(results)
+    att = dec.get("attention", {})
+    lines = [
+        f"| after a prefill of T={Tmax} | state KiB | KiB kept alive | attention KV cache / this "
+        "| step ms | attention step / this | step = forward |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, d in dec.items():
+        res = e["results"].get(str(Tmax), {})
+        chk = res.get("step_check", {}).get(name, {})
+        check = "n/a" if not chk else f"{chk['max_abs_diff']:.1e} " + ("ok" if chk["ok"] else "FAIL")
+        lines.append(
+            f"| {name} | {_kib(d['bytes'])} | {_kib(d['retained_bytes'])} | "
+            f"{_x(_ratio(att.get('retained_bytes'), d['retained_bytes']))} | {_ms(d['step_s'])} | "
+            f"{_x(_ratio(att.get('step_s'), d['step_s']))} | {check} |"
+        )
+    names = list(e["impls"])
+    by_t = [
+        "| T | " + " | ".join(f"{n} KiB" for n in names) + " | " + " | ".join(f"{n} step ms" for n in names) + " |",
+        "|" + "---:|" * (1 + 2 * len(names)),
+    ]
+    for T, res in e["results"].items():
+        st = res.get("state", {})
+        cells = [_kib(st[n]["retained_bytes"]) if n in st else "n/a" for n in names]
+        cells += [_ms(_time(res, n)) for n in names]
+        by_t.append(f"| {T} | " + " | ".join(cells) + " |")
+    errs = {f"{n} T={T}": msg for T, res in e["results"].items() for n, msg in res.get("errors", {}).items()}
+    note = (
+        f"Per mixer, in eval mode without gradients, one process per T ({_threads(results)}, batch "
+        f"{results['sizes']['batch']}, fp32): `_, state = mixer(x, return_state=True)` over T prefill tokens; "
+        "`state KiB` sums `numel * element_size` over the tensors in the state (attention: its KV cache k, v "
+        "and key positions); `KiB kept alive` sums the distinct storages those tensors hold, which is more "
+        "when a state tensor is a view into a larger buffer; the per-T table gives the latter. `step ms`: median "
+        "of one `mixer.step(x_next, state)` from that state, repetitions of all mixers interleaved. "
+        "`step = forward`: that step's output against the last output of the forward over all T + 1 tokens "
+        "(max abs diff, allclose)."
+    )
+    out = "\n".join(lines) + "\n\n" + note + "\n\n" + "\n".join(by_t)
+    if errs:
+        out += "\n\nErrors: " + "; ".join(f"{k}: {v}" for k, v in errs.items())
+    return out
 
 
 def long_context(results: dict) -> tuple[dict, bool]:
@@ -274,7 +399,9 @@ def _updates(meta: dict) -> str:
     """The groups rerun later with `--update`, when and at what load."""
     out = [
         f"{', '.join(u.get('updated_groups', []))} rerun {u.get('started', '?')} to {u.get('finished', '?')} "
-        f"(load average at start {u['load_avg_at_start'][0]:.1f})"
+        f"(load average at start {u['load_avg_at_start'][0]:.1f}"
+        + (f", {u['threads']} torch thread{'s' if u['threads'] != 1 else ''}" if u.get("threads", meta["threads"]) != meta["threads"] else "")
+        + ")"
         for u in meta.get("updates", [])
         if u.get("load_avg_at_start")
     ]
@@ -313,6 +440,10 @@ def markdown(results: dict) -> str:
         "## Long context",
         "",
         long_context_table(results),
+        "",
+        "## Generation: recurrent state and one decode step",
+        "",
+        decode_tables(results),
         "",
     ]
     for kind, title in (("op", "Ops"), ("mixer", "Mixers")):

@@ -11,7 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from benchmarks.core.common import OURS, REFERENCE, Group, Sizes, compare
-from benchmarks.core.measure import cpu_info, in_child, peak_memory_mib, time_interleaved
+from benchmarks.core.measure import cpu_info, in_child, peak_memory_mib, state_bytes, time_interleaved
 
 THREADS = 2
 SLOW_FIRST_RUN_S = 2.0  # first runs longer than this count as timed samples
@@ -122,6 +122,40 @@ def timing_case(key: str, T: int, sizes: Sizes, names: list[str], reps: int, bud
     return {"time": times, "checks": checks, "errors": errors}
 
 
+DECODE_REPS_FACTOR = 3  # steps take milliseconds: three times the repetitions of a forward+backward
+
+
+def decode_case(key: str, T: int, sizes: Sizes, names: list[str], reps: int, budget_s: float) -> dict:
+    """Generation after a prefill, every mixer of the group built in this process on the same data.
+
+    Per mixer (eval, no grad): `_, state = mixer(x, return_state=True)` over the T prefill tokens, the
+    state's bytes (`measure.state_bytes`), one `step(x_next, state)` compared with the last output of the
+    forward over all T + 1 tokens (`step_check`), then that step timed from the same prefilled state,
+    repetitions of all mixers interleaved. Returns the usual `time` / `checks` / `errors` and `state`."""
+    torch = _setup_torch()
+    group = find_group(key)
+    data = group.make_data(T, sizes)
+    x, x_next = data["x"], data["x_next"]
+    mods, states, info, step_check, errors = {}, {}, {}, {}, {}
+    with torch.no_grad():
+        for name in names:
+            try:
+                m = group.impl(name).build(data, sizes).module.eval()
+                _, state = m(x, return_state=True)
+                y_step, _ = m.step(x_next, state)
+                y_full = m(torch.cat([x, x_next], dim=1))[0][:, -1:]
+            except Exception as e:
+                errors[name] = f"decode failed: {type(e).__name__}: {e}"[:400]
+                continue
+            mods[name], states[name], info[name] = m, state, state_bytes(state)
+            step_check[name] = {"against": f"forward over T+1 = {T + 1} tokens, last output", **compare(y_step, y_full)}
+        runs = {name: (lambda m=m, st=states[name]: m.step(x_next, st)) for name, m in mods.items()}
+        times = (
+            time_interleaved(runs, reps=DECODE_REPS_FACTOR * reps, warmup=1, budget_s=budget_s) if runs else {}
+        )
+    return {"time": times, "checks": {}, "errors": errors, "state": info, "step_check": step_check}
+
+
 def memory_case(key: str, T: int, sizes: Sizes, name: str) -> dict:
     """Peak RSS of one forward+backward of one implementation, after a warm-up pass on a short sequence
     (lazy initialisation of thread pools and caches is not the pass's memory)."""
@@ -197,6 +231,8 @@ def run_all(
             "same_function": group.same_function,
             "impls": {i.name: {"label": i.label, "role": i.role, "max_T": i.max_T} for i in group.impls},
             "measured": time.strftime("%Y-%m-%d %H:%M"),
+            "threads": THREADS,
+            "mode": group.mode,
             "results": {},
         }
         failed: dict[str, str] = {}
@@ -213,7 +249,8 @@ def run_all(
                 continue
             t0 = time.perf_counter()
             try:
-                res = call(timing_case, group.key, T, sizes, names, reps, budget_s)
+                case = decode_case if group.mode == "decode" else timing_case
+                res = call(case, group.key, T, sizes, names, reps, budget_s)
             except Exception as e:
                 res = {"time": {}, "checks": {}, "errors": {n: f"timing child failed: {e}" for n in names}}
             res["skipped"] = skipped
@@ -244,8 +281,15 @@ def run_all(
 def _progress_line(group: Group, T: int, res: dict, wall: float) -> str:
     parts = []
     for name, t in res["time"].items():
-        mem = res["memory"].get(name, {}).get("peak_mib")
-        chk = res["checks"].get(name)
-        ok = "" if chk is None else (" ok" if chk["output"]["ok"] else " MISMATCH")
-        parts.append(f"{name} {t['median_s'] * 1e3:.1f}ms" + (f"/{mem:.0f}MiB" if mem is not None else "") + ok)
+        part = f"{name} {t['median_s'] * 1e3:.1f}ms"
+        state = res.get("state", {}).get(name)
+        if state is not None:  # decode: the step's time, the state's size and the step-vs-forward check
+            part += f"/{state['retained_bytes'] / 1024:.0f}KiB state"
+            part += " ok" if res.get("step_check", {}).get(name, {}).get("ok") else " MISMATCH"
+        else:
+            mem = res["memory"].get(name, {}).get("peak_mib")
+            chk = res["checks"].get(name)
+            part += f"/{mem:.0f}MiB" if mem is not None else ""
+            part += "" if chk is None else (" ok" if chk["output"]["ok"] else " MISMATCH")
+        parts.append(part)
     return f"{group.key:22s} T={T:<5d} " + ", ".join(parts) + f"  [{wall:.0f}s]"

@@ -1,7 +1,9 @@
 """Smoke test of the core benchmark (benchmarks/core): a tiny in-process run at T=64.
 
 Checks that the command runs end to end and writes its JSON + markdown, and that every fast path
-gives the same outputs (and input gradients) as its reference and as the peers that are installed.
+gives the same outputs (and input gradients) as its reference and as the peers that are installed;
+and that the generation-state case (`mixer:state`) measures what it says: attention's KV cache grows
+with T, a linear mixer's state does not, and one step from the prefilled state equals the forward.
 No timing is asserted: speed targets are reported by the benchmark, never tested.
 """
 
@@ -15,7 +17,8 @@ import pytest
 from benchmarks.core import mixers as bench
 from benchmarks.core import runner
 from benchmarks.core.common import PEER, Sizes
-from benchmarks.core.runner import all_groups, check_case
+from benchmarks.core.report import decode_tables, targets
+from benchmarks.core.runner import all_groups, check_case, decode_case
 
 T = 64
 
@@ -63,3 +66,55 @@ def test_peers_give_our_outputs(module, monkeypatch):
         assert not errors, (key, errors)
         chk = checks[peer]
         assert chk["output"]["ok"] and chk["grad"]["ok"], (key, peer, chk)
+
+
+def test_state_case_attention_grows_linear_mixers_do_not(monkeypatch):
+    from benchmarks.core.cases_mixers import STATE_MIXERS
+    from polyformer.core.mixers import list_mixers
+
+    assert set(STATE_MIXERS) == set(list_mixers()), "mixer:state should cover every registered mixer"
+    monkeypatch.setattr(runner, "THREADS", 1)
+    names = list(STATE_MIXERS)
+    res = {t: decode_case("mixer:state", t, Sizes(), names, 1, 0.0) for t in (16, 64)}
+    for t, r in res.items():
+        assert not r["errors"], (t, r["errors"])
+        assert set(r["time"]) == set(names), t
+        for name in names:
+            assert r["step_check"][name]["ok"], (t, name, r["step_check"][name])
+    kv = {t: r["state"]["attention"]["bytes"] for t, r in res.items()}
+    s = Sizes()
+    assert kv[64] - kv[16] == 48 * (2 * s.dim * 4 + 8)  # k and v (fp32) and one key position (int64) per token
+    for name in names:
+        if name != "attention":
+            assert res[16]["state"][name]["bytes"] == res[64]["state"][name]["bytes"], name
+    # the report's target rows and tables come from the same entries
+    results = {
+        "meta": {"threads": 1},
+        "sizes": {"batch": 1},
+        "Ts": [16, 64],
+        "groups": {
+            "mixer:state": {
+                "kind": "mixer", "name": "state", "linear": False, "same_function": False, "threads": 1,
+                "impls": {n: {} for n in names}, "results": {"16": res[16], "64": res[64]},
+            }  # fmt: skip
+        },
+    }
+    table, verdicts = targets(results)
+    assert "decode_step_vs_attention" in verdicts
+    assert {f"state_vs_kv_cache:{n}" for n in names if n != "attention"} <= set(verdicts)
+    assert "| mamba |" in decode_tables(results)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the short conv's prefill state (deltanet, gated_deltanet) is a view of its last columns "
+    "into the [B, D, T + K - 1] prefill buffer, which it keeps alive (core/mixers/_short_conv.py)",
+)
+def test_state_keeps_no_sequence_length_buffer_alive(monkeypatch):
+    from benchmarks.core.cases_mixers import STATE_MIXERS
+
+    monkeypatch.setattr(runner, "THREADS", 1)
+    names = [n for n in STATE_MIXERS if n != "attention"]
+    res = {t: decode_case("mixer:state", t, Sizes(), names, 1, 0.0) for t in (16, 64)}
+    for name in names:
+        assert res[16]["state"][name]["retained_bytes"] == res[64]["state"][name]["retained_bytes"], name
