@@ -68,7 +68,7 @@ class ShortConvolution(nn.Module):
             return y, None
         W = self.kernel_size - 1
         if mask is None:
-            new_cache = xp[..., xp.shape[-1] - W :]
+            new_cache = xp[..., xp.shape[-1] - W :].contiguous()  # a copy: a view would keep all of xp alive
         else:  # the window that ends at each sequence's last valid token
             idx = mask.long().sum(1)[:, None] + torch.arange(W, device=x.device)
             new_cache = xp.gather(-1, idx[:, None, :].expand(B, D, W))

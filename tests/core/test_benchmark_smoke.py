@@ -105,11 +105,6 @@ def test_state_case_attention_grows_linear_mixers_do_not(monkeypatch):
     assert "| mamba |" in decode_tables(results)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the short conv's prefill state (deltanet, gated_deltanet) is a view of its last columns "
-    "into the [B, D, T + K - 1] prefill buffer, which it keeps alive (core/mixers/_short_conv.py)",
-)
 def test_state_keeps_no_sequence_length_buffer_alive(monkeypatch):
     from benchmarks.core.cases_mixers import STATE_MIXERS
 

@@ -85,3 +85,11 @@ def test_bad_arguments_raise():
         ShortConvolution(4, 4, activation="gelu")
     with pytest.raises(ConfigError, match="kernel_size"):
         ShortConvolution(4, 0)
+
+
+def test_prefill_cache_owns_only_its_last_columns():
+    """The cache after a prefill must not be a view that keeps the whole [B, dim, T + K - 1] buffer alive."""
+    m = conv()
+    _, cache = m(torch.randn(2, 50, 6, dtype=torch.float64), output_final_state=True)
+    assert cache.shape == (2, 6, 3)
+    assert cache.untyped_storage().nbytes() == cache.numel() * cache.element_size()
