@@ -15,7 +15,7 @@ verbs:
   <domain verb> <domain> ...      a domain's own verbs (e.g. `polyformer collect rl env=...`)
   list                            domains, models, datasets, mixers
   doctor                          versions, devices, accelerated backends per mixer
-  demo                            train every domain briefly and print a summary table
+  demo [domain ...]               train every domain (or those named) briefly and print a summary table
 
 Overrides are Hydra's: key=value, group=option, +new=value, -m for multirun, --cfg job to print.
 """
@@ -37,10 +37,23 @@ def main(argv: list[str] | None = None) -> int:
         _print_doctor()
         return 0
     if verb == "demo":
-        from polyformer.core.training.demo import run_demo
-
-        return run_demo(rest)
+        return _demo(rest)
     return run_domain_verb(verb, rest)
+
+
+def _demo(rest: list[str]) -> int:
+    """`polyformer demo [domain ...]`: every domain with a demo, or only the ones named."""
+    from polyformer.core.training.app import available_domains
+    from polyformer.core.training.demo import run_demo
+
+    if any(a in ("-h", "--help", "help") for a in rest):
+        print("usage: polyformer demo [domain ...]   (default: every domain with a demo)")
+        return 0
+    with_demo = [n for n, spec in available_domains().items() if spec.demo is not None]
+    for name in rest:
+        if name not in with_demo:
+            return _fail(f"no demo for '{name}'{_suggest(name, with_demo)}. Domains with a demo: {', '.join(with_demo)}")
+    return run_demo(rest)
 
 
 def _print_doctor() -> None:

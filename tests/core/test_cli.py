@@ -22,6 +22,13 @@ def test_help_lists_the_verbs(capsys):
         assert verb in out
 
 
+def test_demo_help_runs_nothing(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--help"]) == 0
+    assert "usage: polyformer demo" in capsys.readouterr().out
+    assert not (tmp_path / "runs").exists()  # no summary written over a previous demo's
+
+
 def test_list_shows_domains_and_mixers(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
@@ -42,6 +49,8 @@ def test_doctor_reports_versions_and_backends(capsys):
         (["train", "timeseriez"], "did you mean 'timeseries'"),
         (["train"], "needs a domain"),
         (["train", "model=x"], "needs a domain"),
+        (["demo", "timeseriez"], "did you mean 'timeseries'"),
+        (["demo", "--nosuch"], "no demo for '--nosuch'"),
     ],
 )
 def test_cli_errors_are_one_line(args, message, capsys):
